@@ -1,0 +1,1 @@
+"""The command-line shell over the library. The single error boundary lives in main.py."""

@@ -1,0 +1,1 @@
+"""Privacy: network guard, small-cell suppression, hashing and the manifest."""
