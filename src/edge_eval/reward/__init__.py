@@ -1,0 +1,1 @@
+"""Reward models: bundle format, ONNX scorer, GGUF judge, distillation, preference model."""

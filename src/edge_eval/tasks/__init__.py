@@ -1,0 +1,1 @@
+"""Task taxonomy and profiles (TOML data) and the task recogniser."""
