@@ -1,0 +1,207 @@
+"""The reward-model bundle: a folder with a model file, its tokenizer and ``bundle.json``.
+
+``bundle.json`` (format ``edge-eval.reward-bundle``, version 1)::
+
+    {"format": "edge-eval.reward-bundle", "format_version": 1,
+     "name": "minilm-l6-empathy", "kind": "onnx-regression",
+     "model": "model.onnx", "tokenizer": "tokenizer.json", "prototypes": "prototypes.npy",
+     "output_scale": [1, 5],
+     "calibration": {"kind": "linear", "slope": 1.0, "intercept": 0.0},
+     "input_template": {"kind": "context-response", "max_length": 256,
+                        "max_response_tokens": 160, "role_prefixes": {...},
+                        "context_truncation": "left"},
+     "clusters": ["..."],            # rows of prototypes.npy (recogniser)
+     "files": {"model.onnx": "<sha256>", ...},
+     "training": {...}, "validation": {...}}
+
+Every file named in ``files`` is verified by SHA-256 at load; a changed or missing file is
+refused. The default bundle ships inside the package (``edge_eval/reward/default``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edge_eval.errors import ArtifactError
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BundleArtifact",
+    "InputTemplate",
+    "default_bundle_dir",
+    "load_bundle",
+    "sha256_file",
+    "write_bundle_json",
+]
+
+BUNDLE_FORMAT = "edge-eval.reward-bundle"
+KINDS = ("onnx-regression", "onnx-preference")
+_KEYS = (
+    "format",
+    "format_version",
+    "name",
+    "kind",
+    "model",
+    "tokenizer",
+    "prototypes",
+    "output_scale",
+    "calibration",
+    "input_template",
+    "clusters",
+    "files",
+    "training",
+    "validation",
+    "embedding_dim",
+)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_bundle_dir() -> Path:
+    """The embedded default bundle's folder inside the installed package."""
+    return Path(str(resources.files("edge_eval.reward").joinpath("default")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputTemplate:
+    """How a turn and its context become model input.
+
+    The input is ``[CLS] context [SEP] response [SEP]``: the response is cut to
+    ``max_response_tokens``, then the context fills what is left of ``max_length`` from its end
+    (oldest tokens dropped first). Each context message is prefixed by its role's prefix.
+    """
+
+    kind: str = "context-response"
+    max_length: int = 256
+    max_response_tokens: int = 160
+    role_prefixes: dict[str, str] = field(
+        default_factory=lambda: {"user": "user:", "assistant": "assistant:"}
+    )
+    context_truncation: str = "left"
+
+    def __post_init__(self) -> None:
+        if self.kind != "context-response" or self.context_truncation != "left":
+            raise ArtifactError(f"unsupported input template {self.kind!r}")
+        if not 8 <= self.max_response_tokens < self.max_length <= 512:
+            raise ArtifactError("input template: need 8 <= max_response_tokens < max_length <= 512")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "max_length": self.max_length,
+            "max_response_tokens": self.max_response_tokens,
+            "role_prefixes": dict(self.role_prefixes),
+            "context_truncation": self.context_truncation,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleArtifact:
+    """A verified reward bundle on disk."""
+
+    path: Path
+    name: str
+    kind: str
+    model_file: Path
+    tokenizer_file: Path
+    prototypes_file: Path | None
+    clusters: tuple[str, ...]
+    output_scale: tuple[float, float]
+    calibration: dict[str, Any]
+    template: InputTemplate
+    files: dict[str, str]
+    metadata: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        """A digest over the bundle's file hashes (what the manifest records as the model)."""
+        joined = "\n".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def load_bundle(path: Path | str | None = None, *, verify: bool = True) -> BundleArtifact:
+    """Read ``bundle.json`` and verify every listed file's SHA-256."""
+    folder = Path(path) if path is not None else default_bundle_dir()
+    label = "the default bundle" if path is None else f"bundle {folder.name}"
+    meta_path = folder / "bundle.json"
+    if not meta_path.is_file():
+        raise ArtifactError(
+            f"{label}: no bundle.json found",
+            hint="Pass a folder made by `edge-eval distill` or `make bundle`.",
+        )
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{label}: bundle.json is not valid JSON") from exc
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        raise ArtifactError(f"{label}: bundle.json is not an {BUNDLE_FORMAT} file")
+    unknown = sorted(set(meta) - set(_KEYS))
+    if unknown:
+        raise ArtifactError(f"{label}: bundle.json has unknown key(s) {', '.join(unknown)}")
+    if meta.get("format_version") != 1:
+        raise ArtifactError(f"{label}: unsupported format_version {meta.get('format_version')!r}")
+    if meta.get("kind") not in KINDS:
+        raise ArtifactError(
+            f"{label}: unknown kind {meta.get('kind')!r}; known: {', '.join(KINDS)}"
+        )
+    files: dict[str, str] = dict(meta.get("files", {}))
+    for role in ("model", "tokenizer"):
+        if meta.get(role) not in files:
+            raise ArtifactError(f"{label}: the {role} file is not listed in 'files' with a hash")
+    if verify:
+        for name, expected in sorted(files.items()):
+            file = folder / name
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ArtifactError(f"{label}: file entry {name!r} must be a plain relative name")
+            if not file.is_file():
+                raise ArtifactError(f"{label}: file {name} is missing")
+            actual = sha256_file(file)
+            if actual != expected:
+                raise ArtifactError(
+                    f"{label}: file {name} does not match its SHA-256 in bundle.json "
+                    "(changed or corrupted); refusing to load it"
+                )
+    scale = meta.get("output_scale", [1, 5])
+    prototypes = meta.get("prototypes")
+    return BundleArtifact(
+        path=folder,
+        name=str(meta.get("name", folder.name)),
+        kind=meta["kind"],
+        model_file=folder / meta["model"],
+        tokenizer_file=folder / meta["tokenizer"],
+        prototypes_file=(folder / prototypes) if prototypes else None,
+        clusters=tuple(meta.get("clusters", ())),
+        output_scale=(float(scale[0]), float(scale[1])),
+        calibration=dict(
+            meta.get("calibration", {"kind": "linear", "slope": 1.0, "intercept": 0.0})
+        ),
+        template=InputTemplate(**meta.get("input_template", {})),
+        files=files,
+        metadata=meta,
+    )
+
+
+def write_bundle_json(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Hash the bundle's files, add the ``files`` table and write ``bundle.json``."""
+    from edge_eval._io import atomic_write_text
+
+    names = [meta["model"], meta["tokenizer"]] + (
+        [meta["prototypes"]] if meta.get("prototypes") else []
+    )
+    full = dict(meta)
+    full["format"] = BUNDLE_FORMAT
+    full["format_version"] = 1
+    full["files"] = {name: sha256_file(folder / name) for name in names}
+    atomic_write_text(folder / "bundle.json", json.dumps(full, indent=2, sort_keys=True) + "\n")
+    return full
