@@ -1,0 +1,379 @@
+"""Fidelity gates: how close an exported or quantized artifact is to its reference.
+
+Pure functions on arrays (numpy only, no I/O):
+
+* :func:`compare_lm_logits` -> :class:`LMFidelity` for language models (max |delta logit|, mean
+  KL(reference || candidate), top-1 agreement, largest change of a probe's log-probability),
+* :func:`compare_scores` -> :class:`RewardFidelity` for reward models (MAE, Spearman),
+* :func:`compare_token_ids` -> :class:`TokenizerFidelity` for tokenizers (exact id equality).
+
+A :class:`GateThresholds` says which figures must stay within which bounds;
+:data:`DEFAULT_GATES` holds the default per format. :func:`check_gate` lists every violation,
+:func:`enforce_gate` raises one :class:`~edge_eval.errors.FidelityError` naming them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_eval.errors import ConfigError, ExportError, FidelityError
+
+__all__ = [
+    "DEFAULT_GATES",
+    "GateThresholds",
+    "LMFidelity",
+    "RewardFidelity",
+    "TokenizerFidelity",
+    "check_gate",
+    "compare_lm_logits",
+    "compare_scores",
+    "compare_token_ids",
+    "enforce_gate",
+    "figures_to_dict",
+    "gate_for",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LMFidelity:
+    """How a candidate language model's logits differ from the reference's on the probes."""
+
+    max_abs_logit_delta: float
+    """Largest |reference logit - candidate logit| over every position and vocabulary entry."""
+    mean_kl: float
+    """Mean over positions of KL(reference || candidate) of the next-token distributions, nats."""
+    top1_agreement: float
+    """Share of positions whose arg-max next token is the same."""
+    max_seq_logprob_delta: float
+    """Largest |delta| over probes of the summed log-probability of the probe's own tokens."""
+    n_tokens: int
+    """Positions compared (all sequences together)."""
+    n_sequences: int
+    """Probe sequences compared."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RewardFidelity:
+    """How a candidate reward model's scores differ from the reference's."""
+
+    mae: float
+    """Mean absolute score difference."""
+    spearman: float
+    """Spearman rank correlation of the two score lists (NaN when undefined)."""
+    n: int
+    """Scores compared."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenizerFidelity:
+    """Whether a candidate tokenizer gives the reference's ids on the probes."""
+
+    exact_match: float
+    """Share of probes whose id lists are identical."""
+    n_probes: int
+    """Probes compared."""
+    mismatches: int
+    """Probes whose id lists differ."""
+
+
+Figures = LMFidelity | RewardFidelity | TokenizerFidelity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateThresholds:
+    """Bounds a fidelity figure must respect; ``None`` leaves a figure unchecked."""
+
+    max_kl: float | None = None
+    """Upper bound of ``LMFidelity.mean_kl`` (option ``--max-kl``)."""
+    min_top1: float | None = None
+    """Lower bound of ``LMFidelity.top1_agreement`` (``--min-top1``)."""
+    max_abs_logit: float | None = None
+    """Upper bound of ``LMFidelity.max_abs_logit_delta`` (``--max-abs-logit``)."""
+    max_seq_logprob_delta: float | None = None
+    """Upper bound of ``LMFidelity.max_seq_logprob_delta`` (``--max-seq-logprob-delta``)."""
+    max_reward_mae: float | None = None
+    """Upper bound of ``RewardFidelity.mae`` (``--max-reward-mae``)."""
+    min_reward_spearman: float | None = None
+    """Lower bound of ``RewardFidelity.spearman`` (``--min-reward-spearman``)."""
+    min_token_exact: float | None = None
+    """Lower bound of ``TokenizerFidelity.exact_match`` (``--min-token-exact``)."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if not isinstance(value, int | float) or math.isnan(float(value)):
+                raise ConfigError(f"gate threshold {field.name} must be a number, got {value!r}")
+            if value < 0:
+                raise ConfigError(f"gate threshold {field.name} must not be negative")
+            if field.name.startswith("min_") and field.name != "min_reward_spearman" and value > 1:
+                raise ConfigError(f"gate threshold {field.name} is a share: use 0..1")
+
+    def with_overrides(self, **overrides: float | None) -> GateThresholds:
+        """A copy with the given non-None values replaced (unknown names are refused)."""
+        valid = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise ConfigError(
+                f"unknown gate threshold(s) {', '.join(unknown)}",
+                hint=f"valid thresholds: {', '.join(sorted(valid))}",
+            )
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+# Defaults: provisional; replaced by the figures measured in benchmarks/bench_gguf.py.
+DEFAULT_GATES: dict[str, GateThresholds] = {
+    "gguf-f32": GateThresholds(
+        max_kl=1e-3, min_top1=0.98, max_abs_logit=0.5, max_seq_logprob_delta=0.25
+    ),
+    "gguf-f16": GateThresholds(
+        max_kl=5e-3, min_top1=0.95, max_abs_logit=1.0, max_seq_logprob_delta=0.5
+    ),
+    "gguf-q8_0": GateThresholds(
+        max_kl=0.03, min_top1=0.85, max_abs_logit=5.0, max_seq_logprob_delta=3.0
+    ),
+    "gguf-q6_k": GateThresholds(
+        max_kl=0.06, min_top1=0.80, max_abs_logit=7.0, max_seq_logprob_delta=5.0
+    ),
+    "gguf-q5_k_m": GateThresholds(
+        max_kl=0.12, min_top1=0.72, max_abs_logit=10.0, max_seq_logprob_delta=8.0
+    ),
+    "gguf-q4_k_m": GateThresholds(
+        max_kl=0.25, min_top1=0.65, max_abs_logit=14.0, max_seq_logprob_delta=12.0
+    ),
+    "gguf-lora": GateThresholds(
+        max_kl=0.03, min_top1=0.90, max_abs_logit=5.0, max_seq_logprob_delta=2.0
+    ),
+    "onnx-fp32": GateThresholds(
+        max_kl=1e-3, min_top1=0.98, max_abs_logit=0.1, max_seq_logprob_delta=0.1
+    ),
+    "onnx-int8": GateThresholds(
+        max_kl=0.3, min_top1=0.75, max_abs_logit=15.0, max_seq_logprob_delta=12.0
+    ),
+    "onnx-int4": GateThresholds(
+        max_kl=0.5, min_top1=0.6, max_abs_logit=20.0, max_seq_logprob_delta=20.0
+    ),
+    "reward-onnx": GateThresholds(max_reward_mae=0.01, min_reward_spearman=0.99),
+    "reward-onnx-int8": GateThresholds(max_reward_mae=0.1, min_reward_spearman=0.9),
+    "tokenizer": GateThresholds(min_token_exact=1.0),
+}
+
+
+def gate_for(fmt: str) -> GateThresholds:
+    """The default gate of a format name (``gguf-q4_k_m``, ``onnx-int8``, ...)."""
+    key = fmt.lower()
+    if key not in DEFAULT_GATES:
+        raise ConfigError(
+            f"no default fidelity gate for format {fmt!r}",
+            hint=f"known formats: {', '.join(sorted(DEFAULT_GATES))}",
+        )
+    return DEFAULT_GATES[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def compare_lm_logits(
+    reference: Sequence[np.ndarray],
+    candidate: Sequence[np.ndarray],
+    token_ids: Sequence[np.ndarray],
+) -> LMFidelity:
+    """Compare per-position next-token logits of two models on the same probe sequences.
+
+    ``reference[i]`` and ``candidate[i]`` are ``[T_i, vocab]`` logits for sequence ``i`` whose
+    tokens are ``token_ids[i]`` (length ``T_i``): row ``t`` predicts token ``t + 1``. The
+    sequence log-probability sums the log-probabilities of tokens ``1 .. T_i - 1``.
+    """
+    if not (len(reference) == len(candidate) == len(token_ids)):
+        raise ExportError(
+            f"fidelity check got {len(reference)} reference, {len(candidate)} candidate and "
+            f"{len(token_ids)} token sequences; they must be the same number"
+        )
+    if not reference:
+        raise ExportError("fidelity check got no probe sequences")
+    max_abs = 0.0
+    kl_sum = 0.0
+    agree = 0
+    n_tokens = 0
+    max_seq = 0.0
+    for index, (ref, cand, ids) in enumerate(zip(reference, candidate, token_ids, strict=True)):
+        ref = np.asarray(ref, dtype=np.float64)
+        cand = np.asarray(cand, dtype=np.float64)
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ref.ndim != 2 or ref.shape != cand.shape or ref.shape[0] != ids.shape[0]:
+            raise ExportError(
+                f"probe sequence {index}: reference logits {ref.shape}, candidate logits "
+                f"{cand.shape} and {ids.shape[0]} tokens do not line up"
+            )
+        if ref.shape[0] == 0:
+            continue
+        if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
+            nan = math.nan
+            return LMFidelity(
+                max_abs_logit_delta=nan,
+                mean_kl=nan,
+                top1_agreement=nan,
+                max_seq_logprob_delta=nan,
+                n_tokens=sum(int(np.asarray(t).size) for t in token_ids),
+                n_sequences=len(token_ids),
+            )
+        max_abs = max(max_abs, float(np.abs(ref - cand).max()))
+        log_p = _log_softmax(ref)
+        log_q = _log_softmax(cand)
+        kl_sum += float((np.exp(log_p) * (log_p - log_q)).sum())
+        agree += int((ref.argmax(axis=-1) == cand.argmax(axis=-1)).sum())
+        n_tokens += ref.shape[0]
+        if ids.shape[0] > 1:
+            rows = np.arange(ids.shape[0] - 1)
+            seq_ref = float(log_p[rows, ids[1:]].sum())
+            seq_cand = float(log_q[rows, ids[1:]].sum())
+            max_seq = max(max_seq, abs(seq_ref - seq_cand))
+    if n_tokens == 0:
+        raise ExportError("fidelity check got only empty probe sequences")
+    return LMFidelity(
+        max_abs_logit_delta=max_abs,
+        mean_kl=max(kl_sum / n_tokens, 0.0),
+        top1_agreement=agree / n_tokens,
+        max_seq_logprob_delta=max_seq,
+        n_tokens=n_tokens,
+        n_sequences=len(reference),
+    )
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(values.shape[0], dtype=np.float64)
+    sorted_values = values[order]
+    start = 0
+    n = values.shape[0]
+    while start < n:
+        stop = start + 1
+        while stop < n and sorted_values[stop] == sorted_values[start]:
+            stop += 1
+        ranks[order[start:stop]] = (start + stop - 1) / 2.0
+        start = stop
+    return ranks
+
+
+def compare_scores(reference: np.ndarray, candidate: np.ndarray) -> RewardFidelity:
+    """MAE and Spearman correlation (average ranks for ties) of two score vectors."""
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    cand = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    if ref.shape != cand.shape:
+        raise ExportError(
+            f"fidelity check got {ref.shape[0]} reference and {cand.shape[0]} candidate scores"
+        )
+    if ref.shape[0] == 0:
+        raise ExportError("fidelity check got no scores")
+    mae = float(np.abs(ref - cand).mean())
+    spearman = math.nan
+    if ref.shape[0] >= 2 and np.isfinite(ref).all() and np.isfinite(cand).all():
+        r1 = _average_ranks(ref)
+        r2 = _average_ranks(cand)
+        d1 = r1 - r1.mean()
+        d2 = r2 - r2.mean()
+        denom = math.sqrt(float((d1 * d1).sum()) * float((d2 * d2).sum()))
+        if denom > 0:
+            spearman = float((d1 * d2).sum() / denom)
+    return RewardFidelity(mae=mae, spearman=spearman, n=int(ref.shape[0]))
+
+
+def compare_token_ids(
+    reference: Sequence[Sequence[int]], candidate: Sequence[Sequence[int]]
+) -> TokenizerFidelity:
+    """Share of probes whose token id lists are identical."""
+    if len(reference) != len(candidate):
+        raise ExportError(
+            f"tokenizer check got {len(reference)} reference and {len(candidate)} candidate "
+            "id lists"
+        )
+    if not reference:
+        raise ExportError("tokenizer check got no probes")
+    mismatches = sum(
+        1
+        for ref, cand in zip(reference, candidate, strict=True)
+        if [int(i) for i in ref] != [int(i) for i in cand]
+    )
+    n = len(reference)
+    return TokenizerFidelity(exact_match=(n - mismatches) / n, n_probes=n, mismatches=mismatches)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gates
+
+# threshold name -> (figure attribute, "max" or "min", label, CLI option)
+_CHECKS: dict[str, tuple[str, str, str, str]] = {
+    "max_abs_logit": ("max_abs_logit_delta", "max", "max |delta logit|", "--max-abs-logit"),
+    "max_kl": ("mean_kl", "max", "mean KL", "--max-kl"),
+    "min_top1": ("top1_agreement", "min", "top-1 agreement", "--min-top1"),
+    "max_seq_logprob_delta": (
+        "max_seq_logprob_delta",
+        "max",
+        "max sequence log-prob delta",
+        "--max-seq-logprob-delta",
+    ),
+    "max_reward_mae": ("mae", "max", "reward score MAE", "--max-reward-mae"),
+    "min_reward_spearman": ("spearman", "min", "reward Spearman", "--min-reward-spearman"),
+    "min_token_exact": ("exact_match", "min", "tokenizer exact match", "--min-token-exact"),
+}
+
+
+def check_gate(figures: Figures, thresholds: GateThresholds) -> list[str]:
+    """Every violated bound, one sentence each (empty when the gate passes).
+
+    Thresholds for figures of another kind (a reward bound on LM figures) are ignored; a NaN
+    figure violates any bound set on it.
+    """
+    violations: list[str] = []
+    for name, (attribute, kind, label, option) in _CHECKS.items():
+        bound = getattr(thresholds, name)
+        if bound is None or not hasattr(figures, attribute):
+            continue
+        value = float(getattr(figures, attribute))
+        if math.isnan(value):
+            violations.append(f"{label} is undefined (NaN); the gate needs it ({option})")
+        elif kind == "max" and value > bound:
+            violations.append(f"{label} {value:.4g} > allowed {bound:.4g} ({option})")
+        elif kind == "min" and value < bound:
+            violations.append(f"{label} {value:.4g} < required {bound:.4g} ({option})")
+    return violations
+
+
+def enforce_gate(figures: Figures, thresholds: GateThresholds, *, what: str) -> None:
+    """Raise one :class:`FidelityError` listing every violation, or return when all pass."""
+    violations = check_gate(figures, thresholds)
+    if violations:
+        raise FidelityError(
+            f"{what} failed its fidelity gate: " + "; ".join(violations),
+        )
+
+
+def figures_to_dict(figures: Figures | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON-ready dict of fidelity figures (NaN becomes None)."""
+    if figures is None:
+        return {}
+    raw = dict(figures) if isinstance(figures, Mapping) else dataclasses.asdict(figures)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        else:
+            out[key] = value
+    return out
