@@ -1,0 +1,415 @@
+"""How well a reward model agrees with people: SENSE-7's metrics, with intervals and a gate.
+
+Two levels are compared, as in SENSE-7:
+
+- **turn**: every assistant turn that has a human ``empathy`` label and a model score;
+- **conversation**: every conversation with a human rating (its ``perceived_empathy``, or,
+  where it has only turn labels, their turn-first mean) against the mean of its model turn
+  scores.
+
+On each level: accuracy, macro-F1 and within-1 accuracy on labels rounded half up and clipped
+to 1-5; MAE and Spearman's rho on the continuous values, each with a seeded percentile
+bootstrap interval. A level with fewer than ``min_count`` pairs (the privacy threshold k,
+default 11) is withheld: it is reported as ``None`` (``null`` in JSON), never as a number.
+
+The metric functions are pure (numpy only, no I/O). :func:`validate_conversations` is the stage
+that reads a conversations file and scores it; it imports the loader and the model lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_eval.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edge_eval.reward.base import RewardModel
+
+__all__ = [
+    "DEFAULT_MIN_COUNT",
+    "LevelAgreement",
+    "ValidationReport",
+    "accuracy",
+    "bootstrap_ci",
+    "compare_level",
+    "conversation_pairs",
+    "macro_f1",
+    "mean_absolute_error",
+    "rank_average",
+    "round_labels",
+    "spearman",
+    "validate_conversations",
+    "validate_scores",
+    "within1_accuracy",
+]
+
+#: The privacy threshold k: a level with fewer pairs than this is withheld.
+DEFAULT_MIN_COUNT = 11
+#: The rating scale of per-turn and perceived empathy.
+SCALE = (1, 5)
+
+ArrayLike = Sequence[float] | np.ndarray
+
+
+# --------------------------------------------------------------------------- pure metrics
+
+
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    b = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"y_true has {a.size} values, y_pred {b.size}: they must pair up")
+    if a.size == 0:
+        raise ValueError("at least one pair is needed")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("values must be finite; drop unlabelled or unscored items first")
+    return a, b
+
+
+def round_labels(values: ArrayLike, *, low: int = SCALE[0], high: int = SCALE[1]) -> np.ndarray:
+    """Round half up (2.5 -> 3, unlike numpy's half-to-even) and clip to ``[low, high]``."""
+    x = np.asarray(values, dtype=np.float64)
+    return np.clip(np.floor(x + 0.5), low, high).astype(np.int64)
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Share of pairs whose rounded labels are equal."""
+    a, b = _pair(y_true, y_pred)
+    return float(np.mean(round_labels(a) == round_labels(b)))
+
+
+def within1_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Share of pairs whose rounded labels differ by at most one step."""
+    a, b = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(round_labels(a) - round_labels(b)) <= 1))
+
+
+def macro_f1(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Unweighted mean F1 over the rounded classes present in either ``y_true`` or ``y_pred``.
+
+    A class with no true positive has F1 0 (scikit-learn's ``average="macro"`` with its default
+    label set and ``zero_division=0``).
+    """
+    a, b = _pair(y_true, y_pred)
+    t, p = round_labels(a), round_labels(b)
+    scores = []
+    for label in np.union1d(t, p):
+        tp = int(np.sum((t == label) & (p == label)))
+        fp = int(np.sum((t != label) & (p == label)))
+        fn = int(np.sum((t == label) & (p != label)))
+        denominator = 2 * tp + fp + fn
+        scores.append(0.0 if tp == 0 else 2.0 * tp / denominator)
+    return float(np.mean(scores))
+
+
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Mean absolute difference of the continuous values."""
+    a, b = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(a - b)))
+
+
+def rank_average(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (``scipy.stats.rankdata`` default)."""
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    # Boundaries of runs of equal values in the sorted array.
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], x.size]
+    average = (starts + ends + 1) / 2.0  # mean of 1-based positions start+1 .. end
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def spearman(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Spearman's rho: Pearson correlation of average ranks. NaN when either side is constant."""
+    a, b = _pair(y_true, y_pred)
+    ra, rb = rank_average(a), rank_average(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denominator = math.sqrt(float(np.dot(ra, ra)) * float(np.dot(rb, rb)))
+    if denominator == 0.0:
+        return float("nan")
+    return float(np.dot(ra, rb) / denominator)
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over resampled pairs (seeded).
+
+    Resamples where the statistic is undefined (NaN, e.g. a constant resample for Spearman)
+    are left out; if none is defined the interval is ``(nan, nan)``.
+    """
+    if n_boot < 1:
+        raise ValueError("n_boot must be at least 1")
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must lie in (0, 1)")
+    a, b = _pair(y_true, y_pred)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot, dtype=np.float64)
+    for i in range(n_boot):
+        idx = rng.integers(0, a.size, size=a.size)
+        values[i] = statistic(a[idx], b[idx])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+# --------------------------------------------------------------------------- one level
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LevelAgreement:
+    """Agreement of model scores with human labels on one level (turn or conversation).
+
+    Attributes:
+        n: number of (human, model) pairs compared.
+        spearman: Spearman's rho on the continuous values (NaN if a side is constant).
+        spearman_ci: seeded percentile bootstrap interval of rho.
+        mae: mean absolute error on the 1-5 scale.
+        mae_ci: seeded percentile bootstrap interval of the MAE.
+        accuracy: exact agreement of the rounded, clipped 1-5 labels.
+        macro_f1: macro-averaged F1 of the rounded labels.
+        within1: share of rounded labels at most one step apart.
+    """
+
+    n: int
+    spearman: float
+    spearman_ci: tuple[float, float]
+    mae: float
+    mae_ci: tuple[float, float]
+    accuracy: float
+    macro_f1: float
+    within1: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The issue's JSON keys, in order; NaN becomes ``None`` (JSON ``null``)."""
+        return {
+            "n": self.n,
+            "spearman": _finite_or_none(self.spearman),
+            "spearman_ci": [_finite_or_none(v) for v in self.spearman_ci],
+            "mae": _finite_or_none(self.mae),
+            "accuracy": _finite_or_none(self.accuracy),
+            "macro_f1": _finite_or_none(self.macro_f1),
+            "within1": _finite_or_none(self.within1),
+        }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def compare_level(
+    human: ArrayLike,
+    model: ArrayLike,
+    *,
+    min_count: int = DEFAULT_MIN_COUNT,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> LevelAgreement | None:
+    """All metrics of one level, or ``None`` when fewer than ``min_count`` pairs are finite.
+
+    Pairs where either side is NaN are dropped first (unlabelled or unscored items).
+    """
+    if min_count < 1:
+        raise ConfigError("the minimum count must be at least 1")
+    h = np.asarray(human, dtype=np.float64).reshape(-1)
+    m = np.asarray(model, dtype=np.float64).reshape(-1)
+    if h.shape != m.shape:
+        raise ValueError(f"human has {h.size} values, model {m.size}: they must pair up")
+    keep = np.isfinite(h) & np.isfinite(m)
+    h, m = h[keep], m[keep]
+    if h.size < min_count:
+        return None
+    return LevelAgreement(
+        n=int(h.size),
+        spearman=spearman(h, m),
+        spearman_ci=bootstrap_ci(spearman, h, m, n_boot=n_boot, seed=seed, level=level),
+        mae=mean_absolute_error(h, m),
+        mae_ci=bootstrap_ci(
+            lambda a, b: float(np.mean(np.abs(a - b))), h, m, n_boot=n_boot, seed=seed, level=level
+        ),
+        accuracy=accuracy(h, m),
+        macro_f1=macro_f1(h, m),
+        within1=within1_accuracy(h, m),
+    )
+
+
+# --------------------------------------------------------------------------- both levels
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationReport:
+    """Agreement of a reward model with people on both levels (``None``: withheld or absent).
+
+    Attributes:
+        turn: per assistant turn, model score vs human ``empathy`` label.
+        conversation: per conversation, mean model score vs the human rating.
+        turns_unscored: labelled turns the model could not score (NaN), left out of ``turn``.
+        min_count: the privacy threshold applied to both levels.
+    """
+
+    turn: LevelAgreement | None
+    conversation: LevelAgreement | None
+    turns_unscored: int = 0
+    min_count: int = DEFAULT_MIN_COUNT
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly ``{"turn": {...} | null, "conversation": {...} | null}``."""
+        return {
+            "turn": None if self.turn is None else self.turn.to_dict(),
+            "conversation": None if self.conversation is None else self.conversation.to_dict(),
+        }
+
+
+def conversation_pairs(
+    *,
+    turn_human: ArrayLike,
+    turn_model: ArrayLike,
+    turn_conv: ArrayLike,
+    conv_human: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per conversation: (human rating, mean model turn score); NaN where either is missing.
+
+    The human rating is the conversation's own ``conv_human`` when finite, else the turn-first
+    mean of its finite turn labels. The model side is the mean of its finite turn scores.
+    """
+    th = np.asarray(turn_human, dtype=np.float64).reshape(-1)
+    tm = np.asarray(turn_model, dtype=np.float64).reshape(-1)
+    tc = np.asarray(turn_conv, dtype=np.int64).reshape(-1)
+    ch = np.asarray(conv_human, dtype=np.float64).reshape(-1)
+    if not th.size == tm.size == tc.size:
+        raise ValueError("turn_human, turn_model and turn_conv must have one row per turn")
+    n_conv = ch.size
+    if tc.size and (tc.min() < 0 or tc.max() >= n_conv):
+        raise ValueError("turn_conv points outside conv_human")
+
+    def turn_mean(values: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(values)
+        sums = np.bincount(tc[ok], weights=values[ok], minlength=n_conv)
+        counts = np.bincount(tc[ok], minlength=n_conv)
+        out = np.full(n_conv, np.nan)
+        np.divide(sums, counts, out=out, where=counts > 0)
+        return out
+
+    human = np.where(np.isfinite(ch), ch, turn_mean(th))
+    return human, turn_mean(tm)
+
+
+def validate_scores(
+    *,
+    turn_human: ArrayLike,
+    turn_model: ArrayLike,
+    turn_conv: ArrayLike,
+    conv_human: ArrayLike,
+    min_count: int = DEFAULT_MIN_COUNT,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> ValidationReport:
+    """Compare model scores with human labels on both levels, with the privacy gate.
+
+    Args:
+        turn_human: human ``empathy`` label of each assistant turn (NaN where absent), 1-5.
+        turn_model: model score of each assistant turn (NaN where it could not score), 1-5.
+        turn_conv: conversation row (0-based) of each assistant turn.
+        conv_human: conversation-level human rating (``perceived_empathy``; NaN where absent).
+        min_count: the privacy threshold k; a level with fewer pairs is withheld (``None``).
+        n_boot, seed, level: the bootstrap's resamples, seed and interval level.
+    """
+    th = np.asarray(turn_human, dtype=np.float64).reshape(-1)
+    tm = np.asarray(turn_model, dtype=np.float64).reshape(-1)
+    conv_h, conv_m = conversation_pairs(
+        turn_human=th, turn_model=tm, turn_conv=turn_conv, conv_human=conv_human
+    )
+    options: dict[str, Any] = {
+        "min_count": min_count,
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+    }
+    return ValidationReport(
+        turn=compare_level(th, tm, **options),
+        conversation=compare_level(conv_h, conv_m, **options),
+        turns_unscored=int(np.sum(np.isfinite(th) & ~np.isfinite(tm))),
+        min_count=min_count,
+    )
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def validate_conversations(
+    src: Path,
+    model: RewardModel,
+    *,
+    on_error: str = "fail",
+    min_count: int = DEFAULT_MIN_COUNT,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> ValidationReport:
+    """Score every assistant turn of ``src`` with ``model`` and compare with the human labels.
+
+    Memory holds four numbers per turn and one per conversation, never the text of more than
+    ``batch_size`` turns.
+    """
+    from edge_eval.conversations import iter_conversations, turn_inputs
+
+    turn_human: list[float] = []
+    turn_model: list[float] = []
+    turn_conv: list[int] = []
+    conv_human: list[float] = []
+    pending: list[Any] = []
+
+    def flush() -> None:
+        if pending:
+            scores = np.asarray(model.score_turns(pending), dtype=np.float64).reshape(-1)
+            if scores.size != len(pending):
+                from edge_eval.errors import ScoringError
+
+                raise ScoringError(
+                    f"the reward model returned {scores.size} scores for {len(pending)} turns"
+                )
+            turn_model.extend(float(s) for s in scores)
+            pending.clear()
+
+    for row, conv in enumerate(iter_conversations(Path(src), on_error=on_error)):  # type: ignore[arg-type]
+        conv_human.append(
+            float("nan") if conv.perceived_empathy is None else float(conv.perceived_empathy)
+        )
+        # turn_inputs yields one input per assistant turn with text, as assistant_turns lists them.
+        for message, turn in zip(conv.assistant_turns, turn_inputs(conv), strict=True):
+            turn_human.append(float("nan") if message.empathy is None else float(message.empathy))
+            turn_conv.append(row)
+            pending.append(turn)
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return validate_scores(
+        turn_human=turn_human,
+        turn_model=turn_model,
+        turn_conv=turn_conv,
+        conv_human=conv_human,
+        min_count=min_count,
+        n_boot=n_boot,
+        seed=seed,
+    )
