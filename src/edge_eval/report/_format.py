@@ -1,0 +1,95 @@
+"""Number formatting and fixed wording shared by the Markdown, HTML and terminal renderers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PUBLISHED = "published"
+
+GAP_COLUMNS = (
+    ("desired", "desired d"),
+    ("perceived", "perceived p"),
+    ("gap", "gap g"),
+    ("error", "error e"),
+)
+
+DEFINITIONS = (
+    "d = (desired - 1) / 2 and p = (perceived - 1) / 4 put both scales on 0-1; "
+    "a conversation's perceived empathy is the mean of its assistant turns' scores.",
+    "Signed gap g = d - p: positive means colder than users of the task want, negative warmer. "
+    "Alignment error e = |g|.",
+    "Under / over: share of conversations with g above the tolerance / below minus the tolerance.",
+    "Intervals: percentile bootstrap over conversations. Overall figures pool the published "
+    "clusters, weighted by conversations.",
+    "Slope: least-squares slope of per-turn p on the assistant-turn index. Retention: mean p of "
+    "the last third of turns over the first third (conversations with 3 or more turns).",
+    "Cells with fewer than k conversations are withheld, with every figure derived from them; "
+    "overall figures and curves use published cells only.",
+)
+
+
+def num(x: float | None, digits: int = 3, *, signed: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def pct(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{100.0 * x:.{digits}f}%"
+
+
+def estimate(est: dict[str, float], *, signed: bool = False) -> str:
+    return (
+        f"{num(est['mean'], signed=signed)} "
+        f"[{num(est['low'], signed=signed)}, {num(est['high'], signed=signed)}]"
+    )
+
+
+def status_text(group: dict[str, Any], min_count: int) -> str:
+    """The words shown for a group that is not published."""
+    if group["status"] == "withheld":
+        return f"withheld (fewer than {min_count} conversations)"
+    if group["status"] == "empty":
+        return "empty (no conversations)"
+    return group["status"]
+
+
+def groups(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, group) for each cluster, then the overall group."""
+    return [(c["name"], c) for c in d["clusters"]] + [("overall", d["overall"])]
+
+
+def turn_indices(d: dict[str, Any]) -> list[int]:
+    """Every published turn index, over all groups, sorted."""
+    found = {
+        cell["index"]
+        for _, g in groups(d)
+        if g["status"] == PUBLISHED
+        for cell in g["turns"]["cells"]
+    }
+    return sorted(found)
+
+
+def cell_at(group: dict[str, Any], index: int) -> dict[str, Any] | None:
+    if group["status"] != PUBLISHED:
+        return None
+    for cell in group["turns"]["cells"]:
+        if cell["index"] == index:
+            return cell
+    return None
+
+
+def parameters_line(d: dict[str, Any]) -> str:
+    p = d["parameters"]
+    return (
+        f"reward model {p['model_kind']} · min count k = {p['min_count']} · "
+        f"tolerance {p['tolerance']:g} · {round(100 * p['confidence']):d}% intervals from "
+        f"{p['n_boot']} bootstrap resamples, seed {p['seed']}"
+    )
+
+
+def comparison_rows(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    b = d["baseline"]
+    if b is None:
+        return []
+    return [(c["name"], c) for c in b["clusters"]] + [("overall", b["overall"])]
