@@ -18,6 +18,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -28,6 +29,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -36,15 +43,21 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_directory(out_dir: Path) -> Iterator[Path]:
     """Yield a temporary directory; on success its files replace those in ``out_dir``.
 
-    Files are moved one by one with ``os.replace`` after everything was written, so a failure
-    while writing leaves ``out_dir`` untouched and no temporary files behind.
+    Nothing reaches ``out_dir`` before the block finished without error. A new ``out_dir`` appears
+    in one rename; into an existing one the files move one by one with ``os.replace`` (each
+    file atomic), after everything was written. No temporary file is left behind.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         yield staging
-        out_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(staging, 0o777 & ~_umask())
+        if not out_dir.exists():
+            os.rename(staging, out_dir)  # one atomic step
+            return
+        if not out_dir.is_dir():
+            raise NotADirectoryError(out_dir)
         for item in sorted(staging.rglob("*")):
             if item.is_file():
                 target = out_dir / item.relative_to(staging)

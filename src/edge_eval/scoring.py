@@ -1,0 +1,389 @@
+"""`score`: conversations in, per-cluster empathy-gap report out, all on this machine.
+
+Flow (DESIGN.md §2): stream conversations → validate → recognise task → score assistant turns
+with the reward model → per-conversation stats → aggregate → privacy gate → report. The result
+keeps per-conversation and per-turn scores in memory for local Python callers; only
+:func:`write_score_outputs` decides what is written, and it writes the report and manifest only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_eval._io import atomic_directory
+from edge_eval.conversations import (
+    DEFAULT_MAX_LINE_BYTES,
+    Category,
+    Conversation,
+    LoadStats,
+    OnError,
+    iter_conversations,
+    turn_inputs,
+)
+from edge_eval.errors import ConfigError, InputError
+from edge_eval.privacy.manifest import RunManifest
+from edge_eval.privacy.network import NetworkGuard, network_guard, set_offline_environment
+from edge_eval.reward.base import RewardModel, TurnInput
+from edge_eval.scores import ConversationScore, ScoreTable, TaskSource
+from edge_eval.tasks.profile import Profile, load_profile
+from edge_eval.tasks.recogniser import PrototypeRecogniser, recogniser_text
+
+__all__ = [
+    "ScoreArtifact",
+    "ScoreConfig",
+    "ScoreResult",
+    "score",
+    "score_conversations",
+    "write_score_outputs",
+]
+
+#: Progress callback: (bytes read so far, total bytes).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreConfig:
+    """Options of a `score` run.
+
+    Attributes:
+        model: reward model spec (None = embedded default; a bundle folder; ``gguf:PATH``).
+        profile: task profile TOML (None = the default profile).
+        device: ``auto``, ``cpu`` or ``cuda`` (cuda without a GPU is an error).
+        on_error: ``fail`` on the first bad line, or ``skip`` bad lines and count them.
+        min_count: k of small-cell suppression: counts below it are withheld.
+        seed: bootstrap seed.
+        n_boot: bootstrap resamples per interval.
+        batch_size: turns per reward-model batch.
+        chunk_turns: turns gathered before a scoring pass (length-sorted within it).
+        max_line_bytes: longest accepted input line.
+        guard_network: refuse any outbound connection while scoring.
+    """
+
+    model: str | None = None
+    profile: Path | None = None
+    device: str = "auto"
+    on_error: OnError = OnError.FAIL
+    min_count: int = 11
+    seed: int = 0
+    n_boot: int = 2000
+    batch_size: int = 32
+    chunk_turns: int = 2048
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    guard_network: bool = True
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}; use auto, cpu or cuda")
+        if self.min_count < 2:
+            raise ConfigError("--min-count must be at least 2")
+        if self.n_boot < 100:
+            raise ConfigError("the bootstrap needs at least 100 resamples")
+        if self.batch_size < 1 or self.chunk_turns < 1:
+            raise ConfigError("batch size and chunk size must be positive")
+        object.__setattr__(self, "on_error", OnError(self.on_error))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreResult:
+    """A finished run, in memory.
+
+    Attributes:
+        report: the aggregate report (the only thing that may be written).
+        table: per-conversation and per-turn scores (local use only; no serialiser).
+        manifest: what the run used, by hash.
+        skipped: lines left out with ``on_error=skip``, by category (local use only).
+        recognised: how many conversations had their cluster recognised (local use only).
+    """
+
+    report: Any
+    table: ScoreTable
+    manifest: RunManifest
+    skipped: dict[str, int] = field(default_factory=dict)
+    recognised: int = 0
+
+    def conversations(self) -> Iterator[ConversationScore]:
+        """Per-conversation scores, in input order."""
+        t = self.table
+        bounds = np.searchsorted(t.turn_conv, np.arange(t.n_conversations + 1))
+        for row in range(t.n_conversations):
+            lo, hi = bounds[row], bounds[row + 1]
+            human = t.conv_human[row]
+            yield ConversationScore(
+                cluster=t.clusters[t.conv_cluster[row]],
+                task_source=TaskSource.RECOGNISED if t.conv_recognised[row] else TaskSource.GIVEN,
+                desired=float(t.conv_desired[row]),
+                turn_scores=tuple(float(v) for v in t.turn_score[lo:hi]),
+                human_perceived=None if np.isnan(human) else float(human),
+                human_turns=tuple(float(v) for v in t.turn_human[lo:hi]),
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreArtifact:
+    """The files a run wrote, and their SHA-256."""
+
+    out_dir: Path
+    files: dict[str, str]
+
+
+class _Accumulator:
+    """Growing columns of the score table, in compact arrays (memory ~ 40 bytes per turn)."""
+
+    def __init__(self) -> None:
+        self.conv_cluster = array("i")
+        self.conv_desired = array("d")
+        self.conv_perceived = array("d")
+        self.conv_recognised = array("b")
+        self.conv_human = array("d")
+        self.turn_conv = array("q")
+        self.turn_index = array("i")
+        self.turn_score = array("d")
+        self.turn_human = array("d")
+
+    def table(self, clusters: tuple[str, ...]) -> ScoreTable:
+        return ScoreTable(
+            clusters=clusters,
+            conv_cluster=np.frombuffer(self.conv_cluster, dtype=np.int32).copy(),
+            conv_desired=np.frombuffer(self.conv_desired, dtype=np.float64).copy(),
+            conv_perceived=np.frombuffer(self.conv_perceived, dtype=np.float64).copy(),
+            conv_recognised=np.frombuffer(self.conv_recognised, dtype=np.int8).astype(bool),
+            turn_conv=np.frombuffer(self.turn_conv, dtype=np.int64).copy(),
+            turn_index=np.frombuffer(self.turn_index, dtype=np.int32).copy(),
+            turn_score=np.frombuffer(self.turn_score, dtype=np.float64).copy(),
+            conv_human=np.frombuffer(self.conv_human, dtype=np.float64).copy(),
+            turn_human=np.frombuffer(self.turn_human, dtype=np.float64).copy(),
+        )
+
+
+@dataclass(slots=True)
+class _Pending:
+    conversation: Conversation
+    cluster: int | None  # None: to be recognised
+    turns: list[TurnInput]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def score_conversations(
+    inputs: Sequence[Path],
+    model: RewardModel,
+    profile: Profile,
+    config: ScoreConfig,
+    *,
+    progress: Progress | None = None,
+) -> tuple[ScoreTable, dict[str, int], int]:
+    """Stream every input through the model; returns the table, skip counts, recognised count."""
+    clusters = profile.names
+    acc = _Accumulator()
+    skipped: Counter[str] = Counter()
+    recogniser: PrototypeRecogniser | None = None
+    recognised = 0
+    total = sum(p.stat().st_size for p in inputs)
+    done_before = 0
+
+    def flush(pending: list[_Pending]) -> None:
+        nonlocal recogniser, recognised
+        unknown = [p for p in pending if p.cluster is None]
+        if unknown:
+            recogniser = recogniser or _recogniser(model, clusters)
+            texts = [recogniser_text(p.conversation) for p in unknown]
+            embed = model.embed_texts  # type: ignore[attr-defined]
+            for p, index in zip(unknown, recogniser.predict(embed(texts)), strict=True):
+                p.cluster = int(index)
+            recognised += len(unknown)
+        flat = [t for p in pending for t in p.turns]
+        scores = model.score_turns(flat)
+        if not np.all(np.isfinite(scores)):
+            bad = int(np.sum(~np.isfinite(scores)))
+            raise ConfigError(
+                f"the reward model could not score {bad} turn(s)",
+                hint="Use a reward model that scores every turn, or check its context size.",
+            )
+        k = 0
+        for p in pending:
+            assert p.cluster is not None
+            row = len(acc.conv_cluster)
+            n = len(p.turns)
+            turn_scores = scores[k : k + n]
+            k += n
+            conv = p.conversation
+            cluster = clusters[p.cluster]
+            desired = conv.desired_empathy
+            if desired is None:
+                desired = profile.cluster(cluster).desired_empathy
+            acc.conv_cluster.append(p.cluster)
+            acc.conv_desired.append(desired)
+            acc.conv_perceived.append(float(np.mean(turn_scores)))
+            acc.conv_recognised.append(1 if p.conversation.task is None else 0)
+            acc.conv_human.append(
+                np.nan if conv.perceived_empathy is None else conv.perceived_empathy
+            )
+            for i, (value, message) in enumerate(
+                zip(turn_scores, conv.assistant_turns, strict=True), start=1
+            ):
+                acc.turn_conv.append(row)
+                acc.turn_index.append(i)
+                acc.turn_score.append(float(value))
+                acc.turn_human.append(np.nan if message.empathy is None else message.empathy)
+
+    for path in inputs:
+        stats = LoadStats()
+        pending: list[_Pending] = []
+        pending_turns = 0
+        for conv in iter_conversations(
+            path, on_error=config.on_error, stats=stats, max_line_bytes=config.max_line_bytes
+        ):
+            cluster: int | None = None
+            if conv.task is not None:
+                name = profile.resolve_task(conv.task)
+                if name is None:
+                    error = InputError(
+                        "the task is neither a cluster nor an alias of the profile "
+                        f"(clusters: {', '.join(clusters)})",
+                        source=conv.source,
+                        line=conv.line,
+                        field="task",
+                        category=Category.UNKNOWN_TASK.value,
+                        hint="Use a cluster name or alias, drop `task` to have it recognised, "
+                        "or pass --on-error skip.",
+                    )
+                    if config.on_error is OnError.FAIL:
+                        raise error
+                    skipped[error.category] += 1
+                    continue
+                cluster = clusters.index(name)
+            turns = turn_inputs(conv)
+            pending.append(_Pending(conversation=conv, cluster=cluster, turns=turns))
+            pending_turns += len(turns)
+            if pending_turns >= config.chunk_turns:
+                flush(pending)
+                pending, pending_turns = [], 0
+                if progress is not None:
+                    progress(done_before + stats.bytes_read, total)
+        if pending:
+            flush(pending)
+        skipped.update(stats.skipped)
+        done_before += path.stat().st_size
+        if progress is not None:
+            progress(done_before, total)
+    return acc.table(clusters), dict(skipped), recognised
+
+
+def _recogniser(model: RewardModel, clusters: tuple[str, ...]) -> PrototypeRecogniser:
+    prototypes = getattr(model, "prototypes", None)
+    bundle = getattr(model, "bundle", None)
+    if prototypes is None or bundle is None or not hasattr(model, "embed_texts"):
+        raise ConfigError(
+            "some conversations have no `task`, and this reward model has no task recogniser",
+            hint="Give every conversation a `task`, or use an ONNX bundle with prototypes.",
+        )
+    return PrototypeRecogniser(clusters=bundle.clusters, prototypes=prototypes).restrict(clusters)
+
+
+def score(
+    inputs: Path | str | Sequence[Path | str],
+    config: ScoreConfig = ScoreConfig(),
+    *,
+    baseline: Path | str | None = None,
+    progress: Progress | None = None,
+) -> ScoreResult:
+    """Score conversations locally and aggregate them into a privacy-gated report.
+
+    Args:
+        inputs: one JSONL file or several (their conversations are pooled).
+        config: run options.
+        baseline: a previous run's report.json to compare against (gap reduction, score factor).
+        progress: called with (bytes read, total bytes) as the inputs are consumed.
+    """
+    from edge_eval.report import build_report, load_report
+    from edge_eval.reward import load_reward_model
+
+    set_offline_environment()
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    if not paths:
+        raise ConfigError("no input file given")
+    for p in paths:
+        if not p.is_file():
+            raise InputError(
+                "the file does not exist or is not a regular file",
+                source=p.name,
+                category="unreadable",
+                hint="Check the path.",
+            )
+    profile = load_profile(config.profile)
+    baseline_report = load_report(baseline) if baseline is not None else None
+    guard_context = network_guard() if config.guard_network else nullcontext(NetworkGuard())
+    with guard_context as guard:
+        model = load_reward_model(config.model, device=config.device, batch_size=config.batch_size)
+        table, skipped, recognised = score_conversations(
+            paths, model, profile, config, progress=progress
+        )
+        described = model.describe()
+        report = build_report(
+            table,
+            clusters=profile.names,
+            tolerance=profile.tolerance,
+            model_kind=model.kind,
+            min_count=config.min_count,
+            seed=config.seed,
+            n_boot=config.n_boot,
+            baseline=baseline_report,
+        )
+    manifest = RunManifest(
+        command="score",
+        input_sha256=tuple(_sha256(p) for p in paths),
+        model=described,
+        profile_sha256=profile.sha256,
+        device_requested=config.device,
+        providers=tuple(described.get("providers", ())),
+        seed=config.seed,
+        privacy={
+            "min_count": config.min_count,
+            "complementary_suppression": True,
+            "differential_privacy": None,
+        },
+        network_guard={"active": config.guard_network, "blocked_attempts": guard.blocked},
+        baseline_sha256=_sha256(Path(baseline)) if baseline is not None else None,
+    )
+    return ScoreResult(
+        report=report, table=table, manifest=manifest, skipped=skipped, recognised=recognised
+    )
+
+
+def write_score_outputs(result: ScoreResult, out_dir: Path | str) -> ScoreArtifact:
+    """Write report.json, report.md, report.html and manifest.json, all or none.
+
+    Everything is rendered first, then written into a staging folder and moved into place.
+    """
+    from edge_eval.report import render_html, render_json, render_markdown
+
+    d = result.report.to_dict()
+    outputs = {
+        "report.json": render_json(d).encode("utf-8"),
+        "report.md": render_markdown(d).encode("utf-8"),
+        "report.html": render_html(d).encode("utf-8"),
+    }
+    outputs["manifest.json"] = result.manifest.render(outputs).encode("utf-8")
+    out = Path(out_dir)
+    with atomic_directory(out) as staging:
+        for name, data in outputs.items():
+            (staging / name).write_bytes(data)
+    return ScoreArtifact(
+        out_dir=out,
+        files={name: hashlib.sha256(data).hexdigest() for name, data in outputs.items()},
+    )
