@@ -35,10 +35,11 @@ LINE_COLOURS = (
 OVERALL_COLOUR = "#222222"
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 72rem; }
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
+span.ci { display: block; font-size: 0.8em; color: #666; }
 td.note { text-align: left; color: #666; font-style: italic; }
 svg { display: block; margin: 1rem 0; background: #fff; }
 svg text { font-size: 12px; fill: #333; }
@@ -66,6 +67,17 @@ def _axis(lines: list[str]) -> None:
         lines.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:.2f}</text>')
 
 
+def _wrap(label: str, width: int) -> list[str]:
+    """Split a cluster name at underscores into lines of about ``width`` characters."""
+    lines: list[str] = []
+    for word in label.split("_"):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[:3]
+
+
 def bar_chart(d: dict[str, Any]) -> str:
     """Grouped bars of mean d and mean p (0-1) per cluster, with their intervals."""
     entries = f.groups(d)
@@ -79,10 +91,11 @@ def bar_chart(d: dict[str, Any]) -> str:
     _axis(out)
     for i, (label, g) in enumerate(entries):
         centre = _LEFT + slot * (i + 0.5)
-        out.append(
-            f'<text x="{centre:.1f}" y="{_H - _BOTTOM + 16}" text-anchor="middle">'
-            f"{escape(label.replace('_', ' '))}</text>"
+        spans = "".join(
+            f'<tspan x="{centre:.1f}" dy="{0 if k == 0 else 14}">{escape(part)}</tspan>'
+            for k, part in enumerate(_wrap(label, max(8, int(slot / 7))))
         )
+        out.append(f'<text y="{_H - _BOTTOM + 16}" text-anchor="middle">{spans}</text>')
         if g["status"] != f.PUBLISHED:
             out.append(
                 f'<text x="{centre:.1f}" y="{_y(0.1):.1f}" text-anchor="middle" '
@@ -165,6 +178,11 @@ def _line_legend(d: dict[str, Any]) -> str:
     return f'<p class="legend">{"".join(items)}</p>'
 
 
+def _estimate_cell(est: dict[str, float], *, signed: bool) -> str:
+    low, high = f.num(est["low"], signed=signed), f.num(est["high"], signed=signed)
+    return f'{f.num(est["mean"], signed=signed)}<span class="ci">[{low}, {high}]</span>'
+
+
 def _gap_table(d: dict[str, Any]) -> str:
     k = d["parameters"]["min_count"]
     head = ["cluster", "n", *(label for _, label in f.GAP_COLUMNS)]
@@ -180,16 +198,16 @@ def _gap_table(d: dict[str, Any]) -> str:
             )
             continue
         cells = [
-            str(g["n"]),
-            *(f.estimate(g[key], signed=key == "gap") for key, _ in f.GAP_COLUMNS),
-            f.num(g["desired_raw"], 2),
-            f.num(g["perceived_raw"], 2),
-            f.pct(g["share_under"]),
-            f.pct(g["share_over"]),
+            escape(str(g["n"])),
+            *(_estimate_cell(g[key], signed=key == "gap") for key, _ in f.GAP_COLUMNS),
+            escape(f.num(g["desired_raw"], 2)),
+            escape(f.num(g["perceived_raw"], 2)),
+            escape(f.pct(g["share_under"])),
+            escape(f.pct(g["share_over"])),
         ]
         rows.append(
             f'<tr class="published"><td>{name}</td>'
-            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + "".join(f"<td>{c}</td>" for c in cells)
             + "</tr>"
         )
     return "<table>\n" + "\n".join(rows) + "\n</table>"
