@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -21,8 +23,11 @@ from edge_eval.export.fidelity import GateThresholds, figures_to_dict
 
 __all__ = [
     "MANIFEST_NAME",
+    "GGUFArtifact",
     "MANIFEST_SCHEMA_VERSION",
     "library_versions",
+    "manifest_path_for",
+    "publish_gguf",
     "sha256_file",
     "write_artifact_manifest",
 ]
@@ -120,3 +125,57 @@ def write_artifact_manifest(
     out_path = Path(out_path)
     atomic_write_text(out_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return out_path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GGUFArtifact:
+    """A GGUF file written by an export or quantize stage, with its manifest."""
+
+    path: Path
+    """The artifact."""
+    sha256: str
+    """SHA-256 of its bytes."""
+    manifest_path: Path
+    """``<artifact>.manifest.json`` beside it."""
+    checked: bool
+    """Whether the fidelity gate ran (``False`` with ``--no-check``)."""
+    figures: Any
+    """The fidelity figures (``LMFidelity``), or None when not checked."""
+
+
+def manifest_path_for(artifact: Path) -> Path:
+    """Where the manifest of a single-file artifact goes: ``<name>.manifest.json``."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".manifest.json")
+
+
+def publish_gguf(
+    tmp: Path,
+    out_path: Path,
+    *,
+    reference_files: Sequence[Path] | Mapping[str, Path],
+    probe_set_sha256: str | None,
+    figures: Any,
+    thresholds: GateThresholds | None,
+    checked: bool,
+    command: str,
+    extra: Mapping[str, Any] | None = None,
+) -> GGUFArtifact:
+    """Move a gated temporary file to ``out_path`` and write its manifest beside it."""
+    out_path = Path(out_path)
+    digest = sha256_file(tmp)
+    os.replace(tmp, out_path)
+    manifest = write_artifact_manifest(
+        manifest_path_for(out_path),
+        artifact_files={out_path.name: out_path},
+        reference_files=reference_files,
+        probe_set_sha256=probe_set_sha256,
+        figures=figures,
+        thresholds=thresholds,
+        checked=checked,
+        command=command,
+        extra=extra,
+    )
+    return GGUFArtifact(
+        path=out_path, sha256=digest, manifest_path=manifest, checked=checked, figures=figures
+    )
