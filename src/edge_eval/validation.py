@@ -29,6 +29,7 @@ import numpy as np
 from edge_eval.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edge_eval.conversations import LoadStats
     from edge_eval.reward.base import RewardModel
 
 __all__ = [
@@ -365,12 +366,15 @@ def validate_conversations(
     min_count: int = DEFAULT_MIN_COUNT,
     n_boot: int = 1000,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
+    stats: LoadStats | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ValidationReport:
     """Score every assistant turn of ``src`` with ``model`` and compare with the human labels.
 
     Memory holds four numbers per turn and one per conversation, never the text of more than
-    ``batch_size`` turns.
+    ``batch_size`` turns. ``stats`` receives the loader's counts (lines skipped by category);
+    ``progress`` is called with the number of turns scored so far.
     """
     from edge_eval.conversations import iter_conversations, turn_inputs
 
@@ -391,8 +395,11 @@ def validate_conversations(
                 )
             turn_model.extend(float(s) for s in scores)
             pending.clear()
+            if progress is not None:
+                progress(len(turn_model))
 
-    for row, conv in enumerate(iter_conversations(Path(src), on_error=on_error)):  # type: ignore[arg-type]
+    conversations = iter_conversations(Path(src), on_error=on_error, stats=stats)
+    for row, conv in enumerate(conversations):
         conv_human.append(
             float("nan") if conv.perceived_empathy is None else float(conv.perceived_empathy)
         )

@@ -1,0 +1,181 @@
+"""`edge-eval validate` (a scorer against people) and `edge-eval calibrate` (a task profile)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from edge_eval.conversations import OnError
+
+_ON_ERROR = click.option(
+    "--on-error",
+    type=click.Choice([e.value for e in OnError]),
+    default="fail",
+    show_default=True,
+    help="fail on the first bad line, or skip bad lines and count them.",
+)
+_MIN_COUNT = click.option(
+    "--min-count",
+    type=int,
+    default=11,
+    show_default=True,
+    envvar="EDGE_EVAL_MIN_COUNT",
+    help="Privacy threshold k: withhold any figure from fewer items than this.",
+)
+
+
+@click.command("validate")
+@click.argument("conversations", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    envvar="EDGE_EVAL_MODEL",
+    help="Reward model: a bundle folder or gguf:FILE.gguf (default: the embedded bundle).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    envvar="EDGE_EVAL_DEVICE",
+)
+@_ON_ERROR
+@_MIN_COUNT
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--n-boot", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def validate_command(
+    conversations: Path,
+    model: str | None,
+    device: str,
+    on_error: str,
+    min_count: int,
+    seed: int,
+    n_boot: int,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Compare a reward model with the human labels in CONVERSATIONS (JSONL).
+
+    Per assistant turn (`empathy`) and per conversation (`perceived_empathy`, else the mean of
+    its turn labels): Spearman rho and MAE with seeded bootstrap 95% intervals, and accuracy,
+    macro-F1 and within-1 accuracy on rounded 1-5 labels. A level with fewer than --min-count
+    labelled items is withheld (null).
+    """
+    from edge_eval.conversations import LoadStats
+    from edge_eval.reward import load_reward_model
+    from edge_eval.validation import validate_conversations
+
+    scorer = load_reward_model(model, device=device, batch_size=batch_size)
+    stats = LoadStats()
+    report = validate_conversations(
+        conversations,
+        scorer,
+        on_error=on_error,
+        min_count=min_count,
+        n_boot=n_boot,
+        seed=seed,
+        batch_size=batch_size,
+        stats=stats,
+    )
+    if stats.n_skipped:
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items()))
+        click.echo(f"Skipped {stats.n_skipped} line(s) ({detail}).", err=True)
+    if report.turns_unscored:
+        click.echo(
+            f"{report.turns_unscored} labelled turn(s) could not be scored and were left out.",
+            err=True,
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(render_validation(report.to_dict(), min_count=min_count, seed=seed))
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def render_validation(data: dict, *, min_count: int, seed: int) -> str:
+    """The validation figures as a plain-text table (from the JSON dict alone)."""
+    lines = [
+        f"Agreement with people (95% bootstrap intervals, seed {seed}; k = {min_count})",
+        f"{'level':<13}{'n':>6}  {'Spearman rho [95% CI]':<24}{'MAE':>7}"
+        f"{'accuracy':>10}{'macro-F1':>10}{'within-1':>10}",
+    ]
+    for level in ("turn", "conversation"):
+        row = data[level]
+        if row is None:
+            lines.append(f"{level:<13}{'':>6}  withheld: no labels or fewer than {min_count}")
+            continue
+        low, high = row["spearman_ci"]
+        rho = f"{_fmt(row['spearman'])} [{_fmt(low, 2)}, {_fmt(high, 2)}]"
+        lines.append(
+            f"{level:<13}{row['n']:>6}  {rho:<24}{_fmt(row['mae']):>7}"
+            f"{_fmt(row['accuracy']):>10}{_fmt(row['macro_f1']):>10}{_fmt(row['within1']):>10}"
+        )
+    return "\n".join(lines)
+
+
+@click.command("calibrate")
+@click.argument("conversations", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The profile TOML to write (replaced atomically).",
+)
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    envvar="EDGE_EVAL_PROFILE",
+    help="Base profile: its clusters, aliases and priors (default: the shipped one).",
+)
+@_MIN_COUNT
+@click.option(
+    "--small",
+    type=click.Choice(["fail", "prior"]),
+    default="fail",
+    show_default=True,
+    help="A cluster with labels from fewer than --min-count conversations: refuse the run, "
+    "or keep the base profile's value for it.",
+)
+@click.option("--name", default="calibrated", show_default=True, help="The new profile's name.")
+@_ON_ERROR
+def calibrate_command(
+    conversations: Path,
+    out: Path,
+    profile: Path | None,
+    min_count: int,
+    small: str,
+    name: str,
+    on_error: str,
+) -> None:
+    """Derive a task profile (desired empathy per cluster) from labelled CONVERSATIONS.
+
+    Each cluster's desired_empathy becomes the mean over its conversations' desired_empathy,
+    written with its count n. A mean of fewer than --min-count conversations is never written.
+    """
+    from edge_eval.tasks.calibrate import calibrate_profile, write_calibrated_profile
+    from edge_eval.tasks.profile import load_profile
+
+    report = calibrate_profile(
+        conversations,
+        base=load_profile(profile),
+        min_count=min_count,
+        small=small,
+        name=name,
+        on_error=on_error,
+    )
+    write_calibrated_profile(report, out)
+    click.echo(f"{'cluster':<30}{'n':>6}{'desired':>9}  source")
+    for c in report.clusters:
+        source = "data" if c.n else ("prior (too few)" if c.withheld else "prior (no labels)")
+        click.echo(f"{c.name:<30}{c.n:>6}{c.desired:>9.3f}  {source}")
+    unused = report.without_task + report.without_desired
+    if unused:
+        click.echo(f"{unused} conversation(s) without a known task or desired_empathy not used.")
+    click.echo("Wrote the profile.")

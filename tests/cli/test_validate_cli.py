@@ -1,0 +1,188 @@
+"""`edge-eval validate` and `edge-eval calibrate`: exact output, exit codes, no leaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_eval.cli.main import main
+from edge_eval.reward.base import TurnInput
+
+PLANT = "planted-zz81-secret"
+
+
+class EchoModel:
+    """A fake reward model: the score is the number at the end of the assistant's text."""
+
+    kind = "echo"
+
+    def score_turns(self, turns: Sequence[TurnInput]) -> np.ndarray:
+        return np.array([float(t.response.rsplit(" ", 1)[-1]) for t in turns], dtype=np.float64)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind}
+
+
+@pytest.fixture()
+def echo_model(monkeypatch: pytest.MonkeyPatch) -> list:
+    import edge_eval.reward
+
+    calls: list = []
+
+    def fake_loader(spec: object = None, **options: object) -> EchoModel:
+        calls.append((spec, options))
+        return EchoModel()
+
+    monkeypatch.setattr(edge_eval.reward, "load_reward_model", fake_loader)
+    return calls
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _conv(turns: list[tuple[float, float | None]], **fields: object) -> str:
+    """A conversation line: each turn is (model score written in the text, human label)."""
+    messages: list[dict] = []
+    for score, label in turns:
+        messages.append({"role": "user", "content": f"{PLANT} question"})
+        reply: dict = {"role": "assistant", "content": f"{PLANT} reply {score}"}
+        if label is not None:
+            reply["empathy"] = label
+        messages.append(reply)
+    return json.dumps({"id": PLANT, "messages": messages, "meta": {"x": PLANT}, **fields})
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_validate_json_exact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
+) -> None:
+    # 6 conversations x 2 turns = 12 labelled turns (>= 11); 6 conversations (< 11): withheld
+    lines = [_conv([(v, v), (6 - v, 6 - v)]) for v in (1, 2, 3, 4, 5, 2)]
+    src = _write(tmp_path / "c.jsonl", lines)
+    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "50")
+    assert code == 0, err
+    assert json.loads(out) == {
+        "turn": {
+            "n": 12,
+            "spearman": 1.0,
+            "spearman_ci": [1.0, 1.0],
+            "mae": 0.0,
+            "accuracy": 1.0,
+            "macro_f1": 1.0,
+            "within1": 1.0,
+        },
+        "conversation": None,
+    }
+    assert echo_model == [(None, {"device": "auto", "batch_size": 32})]
+    assert PLANT not in out + err and str(src) not in out + err
+
+
+def test_validate_conversation_level_and_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
+) -> None:
+    # 12 conversations; conversation level from perceived_empathy where given, else turn labels
+    lines = []
+    for i in range(12):
+        human = 1 + (i % 5)
+        model = min(5, human + (1 if i % 3 == 0 else 0))
+        if i % 2:
+            lines.append(_conv([(model, None)], perceived_empathy=human))
+        else:
+            lines.append(_conv([(model, human)]))
+    src = _write(tmp_path / "c.jsonl", lines)
+    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "100")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["turn"] is None  # 6 labelled turns < 11
+    conv = data["conversation"]
+    assert conv["n"] == 12
+    # off by one on i = 0, 3, 6, 9 except where human is already 5 (i = 9 -> human 5): 3 of 12
+    assert conv["mae"] == pytest.approx(3 / 12)
+    assert conv["accuracy"] == pytest.approx(9 / 12)
+    assert conv["within1"] == 1.0
+    assert conv["spearman_ci"][0] <= conv["spearman"] <= conv["spearman_ci"][1]
+
+    code, out, err = run(capsys, "validate", str(src), "--n-boot", "100")
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "Agreement with people (95% bootstrap intervals, seed 0; k = 11)"
+    assert rows[2] == "turn                 withheld: no labels or fewer than 11"
+    assert rows[3].startswith("conversation     12  ")
+    assert rows[3].endswith(f"{3 / 12:>7.3f}{9 / 12:>10.3f}{conv['macro_f1']:>10.3f}{1:>10.3f}")
+
+
+def test_validate_bad_input_names_line_not_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
+) -> None:
+    src = _write(tmp_path / "c.jsonl", [_conv([(3, 3)]), '{"messages": "' + PLANT + '"}'])
+    code, out, err = run(capsys, "validate", str(src))
+    assert code == 4
+    assert "line 2" in err and "messages" in err
+    assert PLANT not in out + err
+
+
+def _calibration_lines() -> list[str]:
+    turn = [{"role": "user", "content": PLANT}, {"role": "assistant", "content": PLANT}]
+    rows = [("distress", 3)] * 11 + [("learning", 2)] * 5 + [("writing", 1)] * 12
+    return [
+        json.dumps({"id": PLANT, "task": t, "desired_empathy": d, "messages": turn})
+        for t, d in rows
+    ]
+
+
+def test_calibrate_refuses_small_clusters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write(tmp_path / "c.jsonl", _calibration_lines())
+    out_file = tmp_path / "profile.toml"
+    code, out, err = run(capsys, "calibrate", str(src), "--out", str(out_file))
+    assert code == 10
+    assert err.splitlines() == [
+        "Error: cluster(s) learning_skills have desired_empathy from fewer than 11 "
+        "conversations; their mean would not be private, so nothing was written",
+        "Hint: Label more conversations for them, or pass --small prior to keep the base "
+        "profile's value for those clusters.",
+    ]
+    assert not out_file.exists()
+
+
+def test_calibrate_writes_a_loadable_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_eval.tasks.profile import load_profile
+
+    src = _write(tmp_path / "c.jsonl", _calibration_lines())
+    out_file = tmp_path / "profile.toml"
+    code, out, err = run(
+        capsys, "calibrate", str(src), "--out", str(out_file), "--small", "prior", "--name", "ours"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "cluster                            n  desired  source",
+        "distressing_social_personal       11    3.000  data",
+        "learning_skills                    0    1.900  prior (too few)",
+        "work_career_self_improvement       0    2.100  prior (no labels)",
+        "work_assignment_writing           12    1.000  data",
+        "Wrote the profile.",
+    ]
+    profile = load_profile(out_file)
+    assert profile.name == "ours"
+    assert profile.cluster("work_assignment_writing").n == 12
+    assert profile.cluster("learning_skills").desired_empathy == 1.9
+    text = out_file.read_text(encoding="utf-8")
+    assert PLANT not in text + out + err
