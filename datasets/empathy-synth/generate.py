@@ -1,0 +1,646 @@
+#!/usr/bin/env python3
+"""Generate the empathy-synth dataset and the demo conversations (pure standard library).
+
+    python datasets/empathy-synth/generate.py [--root DIR]
+
+writes, under DIR (default: the repository root):
+    datasets/empathy-synth/train.jsonl     12 topics per cluster, 10 conversations per topic
+    datasets/empathy-synth/heldout.jsonl   3 other topics per cluster (never in train)
+    examples/conversations.jsonl           unlabelled demo input for `edge-eval score`
+
+Every assistant turn is composed from phrase pools, one pool per SENSE-7 dimension
+(affective, cognitive, response appropriateness, prosocial, interest, contextual, relational)
+and per score 1-5. The seven scores of a turn are drawn around a target level, the text is built
+from the phrases for exactly those scores, and the turn's label is round(mean of the seven).
+The output is byte-identical for a given version of this file: seeded random.Random instances,
+sorted JSON keys, no time stamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+def _load_topics() -> Any:
+    """Import topics.py from this folder by path (the folder is not a package)."""
+    path = Path(__file__).resolve().parent / "topics.py"
+    spec = importlib.util.spec_from_file_location("_empathy_synth_topics", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_topics = _load_topics()
+CLUSTERS: tuple[str, ...] = _topics.CLUSTERS
+DISTRESS: str = _topics.DISTRESS
+LEARNING: str = _topics.LEARNING
+CAREER: str = _topics.CAREER
+WRITING: str = _topics.WRITING
+HELDOUT: dict[str, tuple[str, ...]] = _topics.HELDOUT
+TOPICS: list[dict[str, Any]] = _topics.TOPICS
+
+GENERATOR = "empathy-synth/1"
+DATASET_SEED = 20261125
+DEMO_SEED = 4242
+PER_TOPIC = 10
+DIMENSIONS = ("affective", "cognitive", "response", "prosocial", "interest", "contextual",
+              "relational")
+
+# ----------------------------------------------------------------------------- phrase pools
+# Placeholders: {FEEL} a feeling, {SIT}/{SIT2} the user's situation with its specifics,
+# {Q} a topic follow-up question, {STEP}/{STEP2} concrete actions, {OFFER} an offer to help.
+# An empty string means the dimension is simply not expressed (a low score).
+
+AFFECTIVE = {
+    1: ["", "", "That's not really a big deal.", "No need to get worked up about it.",
+        "Feelings aside, here are the facts.", "Plenty of people have it worse.",
+        "Let's skip the emotions and get to it."],
+    2: ["", "", "", "Okay.", "Noted.", "Right."],
+    3: ["That sounds difficult.", "That can be stressful.", "I see this is a concern for you.",
+        "That's understandable.", "That's a fair thing to worry about."],
+    4: ["I can hear the {FEEL} in what you wrote.",
+        "{FEEL} is an understandable reaction to this.",
+        "It makes sense that this brings up {FEEL}.",
+        "That sounds hard."],
+    5: ["I'm really sorry you're going through this; the {FEEL} you describe is completely "
+        "understandable.",
+        "That is a lot to carry, and the {FEEL} makes complete sense.",
+        "Oh, that sounds painful. Of course this brings up {FEEL}.",
+        "I'm so sorry.",
+        "That really hurts, I know.",
+        "What you're feeling is valid."],
+}
+
+COGNITIVE = {
+    1: ["", "You're overthinking this.", "This is simpler than you're making it.",
+        "Sounds like you just want a quick fix.", "This is a standard question.",
+        "You probably misread the situation."],
+    2: ["", "", "", "So, a general question.", "A common question."],
+    3: ["So the question is about {SIT}.", "You're asking about {SIT}.",
+        "I understand the question.", "Understood."],
+    4: ["It sounds like the hard part is {SIT}.",
+        "If I follow you, {SIT} is what's weighing on you most.",
+        "I get why {SIT} feels like a lot.",
+        "I see why this matters to you."],
+    5: ["From what you describe, it isn't only {SIT}; it's also not knowing whether you're "
+        "handling it right, and that uncertainty is exhausting.",
+        "You're dealing with {SIT} while trying to keep everything else going, which explains "
+        "why it feels so big.",
+        "I can see why {SIT} matters so much to you.",
+        "I understand exactly why this is weighing on you."],
+}
+
+CONTEXTUAL = {
+    1: ["", "", "This applies to pretty much any case.", "Same answer as always."],
+    2: ["", "", "", "In general terms, here it is."],
+    3: ["Here's what applies to your situation.", "That applies to your case as well.",
+        "On your point, briefly."],
+    4: ["You mentioned {SIT2}.", "Given {SIT2}, here is what I'd focus on.",
+        "I'm thinking about {SIT2} specifically."],
+    5: ["You said it's {SIT2}, so let's keep that front and centre.",
+        "With {SIT2} in mind, here's what fits your situation specifically.",
+        "Especially with {SIT2}.",
+        "I'm keeping in mind {SIT2}."],
+}
+
+RESPONSE_VAGUE = ["There are many ways to approach this.", "It depends on a lot of things.",
+                  "Everyone handles this differently.", "Results vary."]
+RESPONSE_OFF = ["Just search online, there are plenty of guides.", "Try harder next time.",
+                "Read the manual.", "Look it up."]
+
+PROSOCIAL = {
+    1: ["", "", "You'll have to work that out yourself.", "Not much I can do about that.",
+        "That's up to you."],
+    2: ["", "", "Maybe try something different.", "You could look into it.",
+        "Try something."],
+    3: ["Try this: {STEP}.", "One step: {STEP}.", "Next, {STEP}."],
+    4: ["A practical next step would be to {STEP}, and after that {STEP2}.",
+        "I'd suggest you {STEP}.",
+        "Start here: {STEP}."],
+    5: ["Here's a plan: first {STEP}, then {STEP2}. If you'd like, I can {OFFER}.",
+        "Let's start small: {STEP}. I can {OFFER} whenever you're ready.",
+        "I can {OFFER} if you'd like.",
+        "If it helps, I can {OFFER}; and one thing for today: {STEP}."],
+}
+
+INTEREST = {
+    1: ["", "", "Anything else?", "Is that all?", "Next question?", "Anything further?"],
+    2: ["", "", "What is the deadline?", "Done?", "Did you try searching first?",
+        "Is there more?"],
+    3: ["Let me know if that answers it.", "Does that help?", "Tell me if you need more detail.",
+        "", "Any other details I should know?"],
+    4: ["{Q}", "{Q}", "I'd be curious to hear more about how it's going.",
+        "Tell me more if you want to."],
+    5: ["I'd really like to understand more. {Q}",
+        "{Q} I'm asking because it changes what would help most.",
+        "Whenever you feel like it, tell me more about {SIT}; I'm listening.",
+        "I'd love to hear how it goes.",
+        "{Q}"],
+}
+
+RELATIONAL = {
+    1: ["", "", "That's it.", "Done.", "Good luck.", "Moving on."],
+    2: ["", "", "", "Hope that works.", "Okay then."],
+    3: ["Hope this helps.", "Good luck with it.", "Glad to help.", ""],
+    4: ["We can keep working on this together.", "I'm glad you asked.",
+        "Happy to keep going with you."],
+    5: ["I'm glad you reached out, and I'm here for as long as you want to keep talking.",
+        "You're not alone in this; we can take it one step at a time.",
+        "I'm here with you.",
+        "I'm with you on this."],
+}
+RELATIONAL_CONTINUITY = ["Thanks for telling me more.", "I'm glad you came back to this.",
+                         "Thank you for trusting me with the details."]
+
+SYSTEM_PROMPTS = {
+    "warm": ["You are a warm, supportive assistant. Acknowledge the user's feelings before giving "
+             "advice.",
+             "Be empathetic and kind. Validate feelings and ask caring follow-up questions."],
+    "neutral": ["You are a helpful assistant.", "Answer the user's questions accurately."],
+    "terse": ["You are a concise assistant. Answer briefly and stick to the facts."],
+}
+
+USER_VOICES = ("formal", "casual", "terse", "typos", "non_native")
+ASSISTANT_VOICES = ("plain", "coach", "clinical", "brief", "chatty")
+
+GENERIC_FOLLOWUPS = [
+    "What else should I keep in mind?",
+    "Okay. And if that doesn't work?",
+    "Can you say a bit more about that?",
+    "Thanks. What would you do first?",
+    "I'm still not sure where to start.",
+]
+REACT_COLD = ["That's not very helpful.", "ok...", "Well, thanks I guess.", "Hm."]
+REACT_WARM = ["Thank you, that helps.", "That actually makes me feel a bit better.",
+              "Thanks for being patient with me."]
+
+# Task labels used in the demo file: the cluster name or one of its aliases in
+# src/edge_eval/tasks/default_profile.toml (copied here so the output does not depend on it).
+ALIASES = {
+    DISTRESS: ["distress", "personal", "emotional_support", "relationships", "grief", "venting"],
+    LEARNING: ["learning", "education", "tutoring", "study", "skills"],
+    CAREER: ["career", "work_issues", "self_improvement", "job", "workplace"],
+    WRITING: ["writing", "editing", "work_assignment", "proofreading", "drafting"],
+}
+DEMO_COUNTS = {DISTRESS: 78, LEARNING: 78, CAREER: 78, WRITING: 6}
+
+# Desired empathy (1-3) per cluster: probabilities of 1, 2, 3.
+DESIRED_WEIGHTS = {
+    DISTRESS: (0.05, 0.20, 0.75),
+    LEARNING: (0.30, 0.45, 0.25),
+    CAREER: (0.20, 0.45, 0.35),
+    WRITING: (0.60, 0.30, 0.10),
+}
+
+# Number of substance sentences per turn level (min, max): colder turns carry more technical
+# content and warmer ones less, so length does not give the label away.
+FACTS_RANGE = {1: (3, 6), 2: (2, 5), 3: (1, 4), 4: (0, 2), 5: (0, 1)}
+ASSISTANT_TURN_WEIGHTS = {2: 20, 3: 19, 4: 17, 5: 13, 6: 11, 7: 11, 8: 9}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _fill(template: str, slots: dict[str, str]) -> str:
+    return template.format_map(slots)
+
+
+def _round_half_up(value: float) -> int:
+    return int(math.floor(value + 0.5))
+
+
+class Topic:
+    """One topic with its slot values drawn for one conversation."""
+
+    def __init__(self, spec: dict[str, Any], rng: random.Random) -> None:
+        self.spec = spec
+        self.key: str = spec["key"]
+        self.cluster: str = spec["cluster"]
+        self.slots = {name: rng.choice(values) for name, values in sorted(spec["slots"].items())}
+
+    def pick(self, rng: random.Random, field: str) -> str:
+        return _fill(rng.choice(self.spec[field]), self.slots)
+
+    def all(self, field: str) -> list[str]:
+        return [_fill(t, self.slots) for t in self.spec[field]]
+
+
+# ----------------------------------------------------------------------------- user side
+_TYPO_SKIP = set("`'\"")
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4 or any(c in _TYPO_SKIP for c in word) or not word.isalpha():
+        return word
+    i = rng.randrange(1, len(word) - 2)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == 1:
+        return word[:i] + word[i + 1:]
+    return word[:i] + word[i] + word[i:]
+
+
+def voice_user(text: str, voice: str, rng: random.Random) -> str:
+    """Rewrite a user message in the given user voice."""
+    if voice == "formal":
+        text = _cap(text)
+        if rng.random() < 0.3:
+            text = rng.choice(["Hello. ", "Good afternoon. ", "Dear assistant, "]) + text
+        if rng.random() < 0.3:
+            text += " Thank you."
+        return text
+    if voice == "casual":
+        text = text.replace("I am ", "i'm ").replace("I'm", "i'm").replace("I ", "i ")
+        text = text[:1].lower() + text[1:]
+        if text.endswith("."):
+            text = text[:-1]
+        if rng.random() < 0.4:
+            text += rng.choice([" tbh", " lol", " honestly", " ugh", " haha"])
+        return text
+    if voice == "terse":
+        first = text.split(". ")[0].rstrip(".")
+        first = first.replace("Can you ", "").replace("Please ", "").replace("please ", "")
+        return _cap(first.strip())
+    if voice == "typos":
+        words = text.split(" ")
+        out = [(_typo(w, rng) if rng.random() < 0.12 else w) for w in words]
+        return " ".join(out).replace("I'm", "Im").replace("don't", "dont")
+    if voice == "non_native":
+        for a, b in (("I'm ", "I am "), ("don't", "do not"), ("can't", "cannot"),
+                     ("doesn't", "does not"), ("It's", "It is"), ("it's", "it is"),
+                     ("I've", "I have"), ("haven't", "have not")):
+            text = text.replace(a, b)
+        if rng.random() < 0.5:
+            text = text.replace(" the ", " ", 1)
+        if rng.random() < 0.3:
+            text = "Hello, " + text[:1].lower() + text[1:]
+        if rng.random() < 0.3:
+            text += " Please help me."
+        return text
+    raise ValueError(voice)
+
+
+def user_turns(topic: Topic, n: int, rng: random.Random) -> list[str]:
+    """Plain (un-voiced) user messages: an opener then follow-ups."""
+    follow = topic.all("followups")
+    rng.shuffle(follow)
+    generic = list(GENERIC_FOLLOWUPS)
+    rng.shuffle(generic)
+    msgs = [topic.pick(rng, "openers")]
+    pool = follow + generic
+    for i in range(1, n):
+        msgs.append(pool[(i - 1) % len(pool)])
+    return msgs
+
+
+# ----------------------------------------------------------------------------- assistant side
+def trajectory(n: int, rng: random.Random) -> tuple[str, list[int]]:
+    """Target empathy level per assistant turn, and the name of the pattern."""
+    r = rng.random()
+    if r < 0.30 and n >= 2:
+        start = rng.choice([3, 4, 5, 5, 5])
+        drop = rng.choice([1, 2, 2])
+        levels = [_round_half_up(start - drop * t / (n - 1)) for t in range(n)]
+        pattern = "fade"
+    elif r < 0.45 and n >= 2:
+        start = rng.choice([1, 1, 2, 3])
+        rise = rng.choice([1, 2])
+        levels = [_round_half_up(start + rise * t / (n - 1)) for t in range(n)]
+        pattern = "rise"
+    elif r < 0.85:
+        base = rng.choices([1, 2, 3, 4, 5], weights=[10, 9, 9, 10, 14])[0]
+        levels = [min(5, max(1, base + (rng.choice([-1, 1]) if rng.random() < 0.2 else 0)))
+                  for _ in range(n)]
+        pattern = "flat"
+    else:
+        level = rng.randint(1, 5)
+        levels = []
+        for _ in range(n):
+            levels.append(level)
+            level = min(5, max(1, level + rng.choice([-1, 0, 1])))
+        pattern = "wander"
+    return pattern, [min(5, max(1, x)) for x in levels]
+
+
+def draw_dimensions(target: int, rng: random.Random) -> dict[str, int]:
+    dims = {}
+    for name in DIMENSIONS:
+        delta = rng.choice([-1, 0, 0, 0, 0, 1])
+        if rng.random() < 0.05:
+            delta = rng.choice([-2, 2])
+        dims[name] = min(5, max(1, target + delta))
+    return dims
+
+
+def turn_label(dims: dict[str, int]) -> int:
+    return min(5, max(1, _round_half_up(sum(dims.values()) / len(dims))))
+
+
+def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int], level: int,
+                 turn_index: int, voice: str, used: set[str], rng: random.Random) -> str:
+    """Build one assistant message whose wording expresses each dimension at its score."""
+    steps = topic.all("steps")
+    rng.shuffle(steps)
+    values = {
+        "FEEL": topic.pick(rng, "feeling"),
+        "SIT": topic.pick(rng, "situation"),
+        "SIT2": topic.pick(rng, "situation"),
+        "Q": topic.pick(rng, "question"),
+        "STEP": steps[0],
+        "STEP2": steps[1 % len(steps)],
+        "OFFER": topic.pick(rng, "offer"),
+    }
+
+    # Some warm turns are short: they use the shorter half of each pool.
+    compact = level >= 4 and rng.random() < 0.5
+
+    def phrase(pool: dict[int, list[str]], score: int) -> str:
+        options = pool[score]
+        if compact:
+            options = sorted(options, key=len)[:max(1, (len(options) + 1) // 2)]
+        return _cap(_fill(rng.choice(options), values))
+
+    # Response appropriateness decides what substance is given.
+    lo, hi = FACTS_RANGE[level]
+    n_facts = rng.randint(lo, hi)
+    if voice == "brief" or compact:
+        n_facts = max(0, n_facts - 1)
+    elif voice == "chatty":
+        n_facts += 1
+    resp = dims["response"]
+    substance: list[str] = []
+    if resp == 1 and rng.random() < 0.35:
+        # off target: answers a different question from the same cluster
+        other = Topic(rng.choice(others), rng)
+        wrong = other.all("facts")
+        rng.shuffle(wrong)
+        substance = wrong[:max(1, min(2, n_facts))]
+        if rng.random() < 0.4:
+            substance = [rng.choice(RESPONSE_OFF)] + substance
+    else:
+        facts = [f for f in topic.all("facts") if f not in used] or topic.all("facts")
+        rng.shuffle(facts)
+        take = facts[:n_facts]
+        used.update(take)
+        if resp == 1:
+            # on topic but dismissive in framing
+            substance = [rng.choice(RESPONSE_OFF + RESPONSE_VAGUE)] + take
+        elif resp == 2:
+            substance = [rng.choice(RESPONSE_VAGUE)] + take[:max(0, n_facts - 1)]
+        else:
+            substance = take
+            if resp == 5 and take and rng.random() < 0.5:
+                substance = ["The most useful thing to know: " + take[0][:1].lower() + take[0][1:]]
+                substance += take[1:]
+    if voice == "clinical" and len(substance) >= 2:
+        substance = ["Key points: " + " ".join(f"({i + 1}) {s}" for i, s in enumerate(substance))]
+
+    affective = phrase(AFFECTIVE, dims["affective"])
+    cognitive = phrase(COGNITIVE, dims["cognitive"])
+    contextual = phrase(CONTEXTUAL, dims["contextual"])
+    prosocial = phrase(PROSOCIAL, dims["prosocial"])
+    interest = phrase(INTEREST, dims["interest"])
+    if dims["relational"] == 5 and turn_index > 0 and not compact and rng.random() < 0.5:
+        relational = rng.choice(RELATIONAL_CONTINUITY)
+    else:
+        relational = phrase(RELATIONAL, dims["relational"])
+
+    body = [contextual] + substance
+    if voice == "clinical":
+        parts = body + [affective, cognitive, prosocial, interest, relational]
+    elif voice == "coach":
+        parts = [affective, prosocial, cognitive] + body + [interest, relational]
+    else:
+        parts = [affective, cognitive] + body + [prosocial]
+        tail = [interest, relational]
+        if rng.random() < 0.5:
+            tail.reverse()
+        parts += tail
+    text = " ".join(p for p in parts if p)
+    if not text:
+        text = topic.pick(rng, "facts")
+    return text
+
+
+# ----------------------------------------------------------------------------- conversations
+def make_conversation(spec: dict[str, Any], cluster_specs: list[dict[str, Any]], seed: str,
+                      ) -> dict[str, Any]:
+    rng = random.Random(seed)
+    topic = Topic(spec, rng)
+    others = [s for s in cluster_specs if s["key"] != spec["key"]]
+    n = rng.choices(list(ASSISTANT_TURN_WEIGHTS), weights=list(ASSISTANT_TURN_WEIGHTS.values()))[0]
+    pattern, targets = trajectory(n, rng)
+    user_voice = rng.choice(USER_VOICES)
+    asst_voice = rng.choice(ASSISTANT_VOICES)
+    desired = rng.choices([1, 2, 3], weights=DESIRED_WEIGHTS[topic.cluster])[0]
+
+    messages: list[dict[str, Any]] = []
+    sys_p = 0.35 if pattern == "fade" else 0.07
+    if rng.random() < sys_p:
+        kind = "warm" if pattern == "fade" else rng.choice(["warm", "neutral", "terse"])
+        messages.append({"role": "system", "content": rng.choice(SYSTEM_PROMPTS[kind])})
+
+    users = user_turns(topic, n, rng)
+    used: set[str] = set()
+    dims_list: list[dict[str, int]] = []
+    prev_level = None
+    for t in range(n):
+        text = users[t]
+        if prev_level is not None and rng.random() < 0.3:
+            if prev_level <= 2:
+                text = rng.choice(REACT_COLD) + " " + text
+            elif prev_level >= 4:
+                text = rng.choice(REACT_WARM) + " " + text
+        messages.append({"role": "user", "content": voice_user(text, user_voice, rng)})
+        dims = draw_dimensions(targets[t], rng)
+        level = turn_label(dims)
+        content = compose_turn(topic, others, dims, level, t, asst_voice, used, rng)
+        messages.append({"role": "assistant", "content": content, "empathy": level})
+        dims_list.append(dims)
+        prev_level = level
+
+    levels = [m["empathy"] for m in messages if m["role"] == "assistant"]
+    return {
+        "task": topic.cluster,
+        "desired_empathy": desired,
+        "perceived_empathy": round(sum(levels) / len(levels), 1),
+        "messages": messages,
+        "meta": {
+            "generator": GENERATOR,
+            "topic": topic.key,
+            "voice": f"{user_voice}/{asst_voice}",
+            "pattern": pattern,
+            "turn_dimensions": dims_list,
+        },
+    }
+
+
+def _by_cluster() -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in CLUSTERS}
+    for spec in TOPICS:
+        out[spec["cluster"]].append(spec)
+    return out
+
+
+def build_dataset() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    by_cluster = _by_cluster()
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "heldout": []}
+    for cluster in CLUSTERS:
+        for spec in by_cluster[cluster]:
+            split = "heldout" if spec["key"] in HELDOUT[cluster] else "train"
+            for i in range(PER_TOPIC):
+                conv = make_conversation(spec, by_cluster[cluster],
+                                         f"{DATASET_SEED}:{spec['key']}:{i}")
+                conv["meta"]["split"] = split
+                splits[split].append(conv)
+    rng = random.Random(DATASET_SEED)
+    counter = 0
+    for split in ("train", "heldout"):
+        rng.shuffle(splits[split])
+        for conv in splits[split]:
+            counter += 1
+            conv["id"] = f"es-{counter:06d}"
+    return splits["train"], splits["heldout"]
+
+
+def build_demo() -> list[dict[str, Any]]:
+    """Unlabelled demo conversations from held-out topics, with a different seed."""
+    by_cluster = _by_cluster()
+    rng = random.Random(DEMO_SEED)
+    convs: list[dict[str, Any]] = []
+    for cluster in CLUSTERS:
+        specs = [s for s in by_cluster[cluster] if s["key"] in HELDOUT[cluster]]
+        for i in range(DEMO_COUNTS[cluster]):
+            spec = specs[i % len(specs)]
+            conv = make_conversation(spec, by_cluster[cluster], f"{DEMO_SEED}:{spec['key']}:{i}")
+            convs.append(conv)
+    rng.shuffle(convs)
+    out: list[dict[str, Any]] = []
+    plain_left = 8
+    for k, conv in enumerate(convs):
+        messages = [{"role": m["role"], "content": m["content"]} for m in conv["messages"]]
+        cluster = conv["task"]
+        if cluster != WRITING and plain_left > 0 and rng.random() < 0.06:
+            plain_left -= 1
+            out.append({"messages": messages})
+            continue
+        line: dict[str, Any] = {"id": f"demo-{k + 1:04d}", "messages": messages}
+        r = rng.random()
+        if cluster == WRITING or r < 0.70:
+            # the small cluster always carries its task so the demo shows suppression
+            line["task"] = cluster if rng.random() < 0.5 else rng.choice(ALIASES[cluster])
+        if rng.random() < 0.75:
+            line["desired_empathy"] = conv["desired_empathy"]
+        out.append(line)
+    return out
+
+
+# ----------------------------------------------------------------------------- statistics
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        avg = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = avg
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    rx, ry = _ranks(x), _ranks(y)
+    n = len(x)
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    return cov / math.sqrt(vx * vy)
+
+
+def baseline_correlations(convs: list[dict[str, Any]]) -> dict[str, float]:
+    words: list[float] = []
+    question: list[float] = []
+    labels: list[float] = []
+    for conv in convs:
+        for m in conv["messages"]:
+            if m["role"] == "assistant":
+                words.append(len(m["content"].split()))
+                question.append(1.0 if "?" in m["content"] else 0.0)
+                labels.append(m["empathy"])
+    return {"length_words": spearman(words, labels), "has_question": spearman(question, labels)}
+
+
+def summary(train: list[dict[str, Any]], heldout: list[dict[str, Any]],
+            demo: list[dict[str, Any]]) -> str:
+    lines = []
+    everything = train + heldout
+    lines.append(f"conversations: train {len(train)}, heldout {len(heldout)}, demo {len(demo)}")
+    for name, convs in (("train", train), ("heldout", heldout)):
+        per = Counter(c["task"] for c in convs)
+        lines.append(f"{name} per cluster: " + ", ".join(f"{k} {per[k]}" for k in CLUSTERS))
+    levels = Counter(m["empathy"] for c in everything for m in c["messages"]
+                     if m["role"] == "assistant")
+    total = sum(levels.values())
+    lines.append(f"assistant turns: {total}; level histogram: "
+                 + ", ".join(f"{k}: {levels[k]} ({levels[k] / total:.0%})" for k in range(1, 6)))
+    turns = Counter(sum(m["role"] == "assistant" for m in c["messages"]) for c in everything)
+    lines.append("assistant turns per conversation: "
+                 + ", ".join(f"{k}: {turns[k]}" for k in sorted(turns)))
+    patterns = Counter(c["meta"]["pattern"] for c in everything)
+    lines.append("patterns: " + ", ".join(f"{k} {patterns[k]}" for k in sorted(patterns)))
+    systems = sum(c["messages"][0]["role"] == "system" for c in everything)
+    lines.append(f"with a system message: {systems} ({systems / len(everything):.0%})")
+    desired = Counter((c["task"], c["desired_empathy"]) for c in everything)
+    for k in CLUSTERS:
+        lines.append(f"desired_empathy {k}: " + ", ".join(f"{d}: {desired[(k, d)]}"
+                                                         for d in (1, 2, 3)))
+    corr = baseline_correlations(everything)
+    lines.append(f"Spearman rho(words, empathy) = {corr['length_words']:+.3f}; "
+                 f"rho(has '?', empathy) = {corr['has_question']:+.3f}")
+    demo_tasks = Counter("plain" if "id" not in c else ("task" if "task" in c else "no task")
+                         for c in demo)
+    lines.append("demo lines: " + ", ".join(f"{k} {demo_tasks[k]}" for k in sorted(demo_tasks)))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- output
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
+                        help="directory to write datasets/empathy-synth/ and examples/ under")
+    parser.add_argument("--quiet", action="store_true", help="do not print the summary")
+    args = parser.parse_args(argv)
+    train, heldout = build_dataset()
+    demo = build_demo()
+    _write_jsonl(args.root / "datasets" / "empathy-synth" / "train.jsonl", train)
+    _write_jsonl(args.root / "datasets" / "empathy-synth" / "heldout.jsonl", heldout)
+    _write_jsonl(args.root / "examples" / "conversations.jsonl", demo)
+    if not args.quiet:
+        print(summary(train, heldout, demo))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
