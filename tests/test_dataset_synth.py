@@ -185,3 +185,17 @@ def test_demo_file_is_unlabelled_and_has_a_small_cluster(heldout: list[dict[str,
     demo_openers = {next(m["content"] for m in line["messages"] if m["role"] == "user")
                     for line in demo}
     assert not train_openers & demo_openers
+
+
+def test_heldout_only_phrases_never_appear_in_train(train: list[dict[str, Any]],
+                                                    heldout: list[dict[str, Any]]) -> None:
+    generator = _load_generator()
+    phrases = [p for pools in generator.HELDOUT_PHRASES.values() for options in pools.values()
+               for p in options if "{" not in p and len(p.split()) >= 3]
+    assert len(phrases) >= 20
+    train_text = "\n".join(m["content"] for c in train for m in c["messages"]
+                           if m["role"] == "assistant")
+    heldout_text = "\n".join(m["content"] for c in heldout for m in c["messages"]
+                             if m["role"] == "assistant")
+    assert not [p for p in phrases if p in train_text]
+    assert sum(p in heldout_text for p in phrases) >= len(phrases) // 2

@@ -62,103 +62,173 @@ DIMENSIONS = ("affective", "cognitive", "response", "prosocial", "interest", "co
 AFFECTIVE = {
     1: ["", "", "That's not really a big deal.", "No need to get worked up about it.",
         "Feelings aside, here are the facts.", "Plenty of people have it worse.",
-        "Let's skip the emotions and get to it."],
-    2: ["", "", "", "Okay.", "Noted.", "Right."],
+        "Let's skip the emotions and get to it.", "Don't be dramatic about it."],
+    2: ["", "", "", "Okay.", "Noted.", "Right.", "Fine."],
     3: ["That sounds difficult.", "That can be stressful.", "I see this is a concern for you.",
-        "That's understandable.", "That's a fair thing to worry about."],
+        "That's understandable.", "That's a fair thing to worry about.",
+        "That's not an easy spot."],
     4: ["I can hear the {FEEL} in what you wrote.",
         "{FEEL} is an understandable reaction to this.",
         "It makes sense that this brings up {FEEL}.",
-        "That sounds hard."],
+        "That sounds hard.",
+        "Anyone would feel some {FEEL} in your place."],
     5: ["I'm really sorry you're going through this; the {FEEL} you describe is completely "
         "understandable.",
         "That is a lot to carry, and the {FEEL} makes complete sense.",
         "Oh, that sounds painful. Of course this brings up {FEEL}.",
         "I'm so sorry.",
         "That really hurts, I know.",
-        "What you're feeling is valid."],
+        "What you're feeling is valid.",
+        "My heart goes out to you; {FEEL} like this can take over everything."],
 }
 
 COGNITIVE = {
     1: ["", "You're overthinking this.", "This is simpler than you're making it.",
         "Sounds like you just want a quick fix.", "This is a standard question.",
-        "You probably misread the situation."],
-    2: ["", "", "", "So, a general question.", "A common question."],
+        "You probably misread the situation.", "Not sure what the problem is."],
+    2: ["", "", "", "So, a general question.", "A common question.", "Typical issue."],
     3: ["So the question is about {SIT}.", "You're asking about {SIT}.",
-        "I understand the question.", "Understood."],
+        "I understand the question.", "Understood.", "Got it, this is about {SIT}."],
     4: ["It sounds like the hard part is {SIT}.",
         "If I follow you, {SIT} is what's weighing on you most.",
         "I get why {SIT} feels like a lot.",
-        "I see why this matters to you."],
+        "I see why this matters to you.",
+        "So the real sticking point is {SIT}, if I read you right."],
     5: ["From what you describe, it isn't only {SIT}; it's also not knowing whether you're "
         "handling it right, and that uncertainty is exhausting.",
         "You're dealing with {SIT} while trying to keep everything else going, which explains "
         "why it feels so big.",
         "I can see why {SIT} matters so much to you.",
-        "I understand exactly why this is weighing on you."],
+        "I understand exactly why this is weighing on you.",
+        "Reading between the lines, {SIT} is touching something that really matters to you."],
 }
 
 CONTEXTUAL = {
-    1: ["", "", "This applies to pretty much any case.", "Same answer as always."],
-    2: ["", "", "", "In general terms, here it is."],
+    1: ["", "", "This applies to pretty much any case.", "Same answer as always.",
+        "Details don't matter much here."],
+    2: ["", "", "", "In general terms, here it is.", "Generally speaking."],
     3: ["Here's what applies to your situation.", "That applies to your case as well.",
-        "On your point, briefly."],
+        "On your point, briefly.", "For a case like yours, roughly this."],
     4: ["You mentioned {SIT2}.", "Given {SIT2}, here is what I'd focus on.",
-        "I'm thinking about {SIT2} specifically."],
+        "I'm thinking about {SIT2} specifically.", "With {SIT2}, a few things stand out."],
     5: ["You said it's {SIT2}, so let's keep that front and centre.",
         "With {SIT2} in mind, here's what fits your situation specifically.",
         "Especially with {SIT2}.",
-        "I'm keeping in mind {SIT2}."],
+        "I'm keeping in mind {SIT2}.",
+        "Knowing what you told me about {SIT2}, this is what I'd tailor for you."],
 }
 
 RESPONSE_VAGUE = ["There are many ways to approach this.", "It depends on a lot of things.",
-                  "Everyone handles this differently.", "Results vary."]
+                  "Everyone handles this differently.", "Results vary.",
+                  "Hard to say in general."]
 RESPONSE_OFF = ["Just search online, there are plenty of guides.", "Try harder next time.",
-                "Read the manual.", "Look it up."]
+                "Read the manual.", "Look it up.", "This is covered everywhere."]
 
 PROSOCIAL = {
     1: ["", "", "You'll have to work that out yourself.", "Not much I can do about that.",
-        "That's up to you."],
+        "That's up to you.", "Can't help with the rest."],
     2: ["", "", "Maybe try something different.", "You could look into it.",
-        "Try something."],
-    3: ["Try this: {STEP}.", "One step: {STEP}.", "Next, {STEP}."],
+        "Try something.", "Figure out what works."],
+    3: ["Try this: {STEP}.", "One step: {STEP}.", "Next, {STEP}.", "You could {STEP}."],
     4: ["A practical next step would be to {STEP}, and after that {STEP2}.",
         "I'd suggest you {STEP}.",
-        "Start here: {STEP}."],
+        "Start here: {STEP}.",
+        "Two things would help: {STEP}, and {STEP2}."],
     5: ["Here's a plan: first {STEP}, then {STEP2}. If you'd like, I can {OFFER}.",
         "Let's start small: {STEP}. I can {OFFER} whenever you're ready.",
         "I can {OFFER} if you'd like.",
-        "If it helps, I can {OFFER}; and one thing for today: {STEP}."],
+        "If it helps, I can {OFFER}; and one thing for today: {STEP}.",
+        "We could do this together: start with this, {STEP}, and I'll {OFFER} alongside."],
 }
 
 INTEREST = {
-    1: ["", "", "Anything else?", "Is that all?", "Next question?", "Anything further?"],
+    1: ["", "", "Anything else?", "Is that all?", "Next question?", "Anything further?",
+        "What else?"],
     2: ["", "", "What is the deadline?", "Done?", "Did you try searching first?",
-        "Is there more?"],
+        "Is there more?", "Which version?"],
     3: ["Let me know if that answers it.", "Does that help?", "Tell me if you need more detail.",
-        "", "Any other details I should know?"],
+        "", "Any other details I should know?", "Should I go on?"],
     4: ["{Q}", "{Q}", "I'd be curious to hear more about how it's going.",
-        "Tell me more if you want to."],
+        "Tell me more if you want to.", "I'd like to know what you think of that."],
     5: ["I'd really like to understand more. {Q}",
         "{Q} I'm asking because it changes what would help most.",
         "Whenever you feel like it, tell me more about {SIT}; I'm listening.",
         "I'd love to hear how it goes.",
-        "{Q}"],
+        "{Q}",
+        "I'm curious how this lands for you, and I'll follow your lead."],
 }
 
 RELATIONAL = {
-    1: ["", "", "That's it.", "Done.", "Good luck.", "Moving on."],
-    2: ["", "", "", "Hope that works.", "Okay then."],
-    3: ["Hope this helps.", "Good luck with it.", "Glad to help.", ""],
+    1: ["", "", "That's it.", "Done.", "Good luck.", "Moving on.", "End of answer."],
+    2: ["", "", "", "Hope that works.", "Okay then.", "There you go."],
+    3: ["Hope this helps.", "Good luck with it.", "Glad to help.", "", "All the best."],
     4: ["We can keep working on this together.", "I'm glad you asked.",
-        "Happy to keep going with you."],
+        "Happy to keep going with you.", "You're doing the right thing by asking."],
     5: ["I'm glad you reached out, and I'm here for as long as you want to keep talking.",
         "You're not alone in this; we can take it one step at a time.",
         "I'm here with you.",
-        "I'm with you on this."],
+        "I'm with you on this.",
+        "I'm really glad you told me, and I'm not going anywhere."],
 }
 RELATIONAL_CONTINUITY = ["Thanks for telling me more.", "I'm glad you came back to this.",
-                         "Thank you for trusting me with the details."]
+                         "Thank you for trusting me with the details.",
+                         "Good to pick this up again with you."]
+
+# Phrases that appear only in held-out and demo conversations, never in train, so held-out
+# figures also measure generalisation to wording the model has not seen.
+HELDOUT_PHRASES = {
+    "affective": {
+        1: ["Emotions won't fix it.", "Getting upset doesn't change anything."],
+        2: ["Sure.", "Alright."],
+        3: ["I can see that's tough.", "That seems hard."],
+        4: ["It's natural that {FEEL} shows up here.", "I notice the {FEEL} in your message."],
+        5: ["I'm truly sorry; {FEEL} like this is heavy, and it's okay to feel it.",
+            "That must hurt so much."],
+    },
+    "cognitive": {
+        1: ["You're missing the obvious.", "It's really not complicated."],
+        2: ["Standard stuff.", "A usual question."],
+        3: ["Okay, the topic is {SIT}.", "I see, a question about {SIT}."],
+        4: ["What seems to weigh most is {SIT}.", "I think I see it: {SIT} is the crux."],
+        5: ["What I hear underneath is that {SIT} makes you doubt yourself, and that's the "
+            "hardest part.",
+            "It sounds like {SIT} has been sitting on your shoulders for a while."],
+    },
+    "contextual": {
+        1: ["Any case is the same.", "Specifics aside."],
+        2: ["Broadly.", "In short."],
+        3: ["For your situation, this.", "This fits your case."],
+        4: ["Since you brought up {SIT2}, I'll focus there.", "About {SIT2}, in particular."],
+        5: ["Remembering what you said about {SIT2}, I'd shape it around that.",
+            "Because of {SIT2}, let me make this fit you."],
+    },
+    "prosocial": {
+        1: ["Sort it out on your own.", "Nothing to add."],
+        2: ["Give something a go.", "Maybe read up."],
+        3: ["A step: {STEP}.", "Consider this: {STEP}."],
+        4: ["My suggestion: {STEP}. Then {STEP2}.", "Begin by trying to {STEP}."],
+        5: ["I'd be glad to {OFFER}; meanwhile, {STEP}.",
+            "Let's make it manageable together: {STEP}, and I'm happy to {OFFER}."],
+    },
+    "interest": {
+        1: ["More?", "Finished?"],
+        2: ["Due when?", "What format?"],
+        3: ["Clear enough?", "Want more detail?"],
+        4: ["{Q}", "How does that sound to you?"],
+        5: ["{Q} I really want to get this right for you.",
+            "Whenever you're ready, I'd like to hear more about how you're doing."],
+    },
+    "relational": {
+        1: ["Bye.", "That's all."],
+        2: ["Ok.", "Fine then."],
+        3: ["Hope it's useful.", "Take care."],
+        4: ["Let's keep at it.", "Glad to keep helping."],
+        5: ["I'm right here whenever you need to talk.", "We'll get through this together."],
+    },
+}
+
+NEUTRAL_FRAMES = ["Here is the short version.", "A few points.", "In brief:", "The main facts:",
+                  "Quick summary:"]
 
 SYSTEM_PROMPTS = {
     "warm": ["You are a warm, supportive assistant. Acknowledge the user's feelings before giving "
@@ -348,7 +418,8 @@ def turn_label(dims: dict[str, int]) -> int:
 
 
 def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int], level: int,
-                 turn_index: int, voice: str, used: set[str], rng: random.Random) -> str:
+                 turn_index: int, voice: str, used: set[str], rng: random.Random,
+                 unseen: bool = False) -> str:
     """Build one assistant message whose wording expresses each dimension at its score."""
     steps = topic.all("steps")
     rng.shuffle(steps)
@@ -365,8 +436,10 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
     # Some warm turns are short: they use the shorter half of each pool.
     compact = level >= 4 and rng.random() < 0.5
 
-    def phrase(pool: dict[int, list[str]], score: int) -> str:
+    def phrase(dim: str, pool: dict[int, list[str]], score: int) -> str:
         options = pool[score]
+        if unseen:
+            options = options + HELDOUT_PHRASES[dim][score]
         if compact:
             options = sorted(options, key=len)[:max(1, (len(options) + 1) // 2)]
         return _cap(_fill(rng.choice(options), values))
@@ -406,16 +479,19 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
     if voice == "clinical" and len(substance) >= 2:
         substance = ["Key points: " + " ".join(f"({i + 1}) {s}" for i, s in enumerate(substance))]
 
-    affective = phrase(AFFECTIVE, dims["affective"])
-    cognitive = phrase(COGNITIVE, dims["cognitive"])
-    contextual = phrase(CONTEXTUAL, dims["contextual"])
-    prosocial = phrase(PROSOCIAL, dims["prosocial"])
-    interest = phrase(INTEREST, dims["interest"])
+    affective = phrase("affective", AFFECTIVE, dims["affective"])
+    cognitive = phrase("cognitive", COGNITIVE, dims["cognitive"])
+    contextual = phrase("contextual", CONTEXTUAL, dims["contextual"])
+    prosocial = phrase("prosocial", PROSOCIAL, dims["prosocial"])
+    interest = phrase("interest", INTEREST, dims["interest"])
     if dims["relational"] == 5 and turn_index > 0 and not compact and rng.random() < 0.5:
         relational = rng.choice(RELATIONAL_CONTINUITY)
     else:
-        relational = phrase(RELATIONAL, dims["relational"])
+        relational = phrase("relational", RELATIONAL, dims["relational"])
 
+    if substance and rng.random() < 0.15:
+        # level-neutral framing, independent of the empathy scores
+        substance = [rng.choice(NEUTRAL_FRAMES)] + substance
     body = [contextual] + substance
     if voice == "clinical":
         parts = body + [affective, cognitive, prosocial, interest, relational]
@@ -435,7 +511,7 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
 
 # ----------------------------------------------------------------------------- conversations
 def make_conversation(spec: dict[str, Any], cluster_specs: list[dict[str, Any]], seed: str,
-                      ) -> dict[str, Any]:
+                      unseen: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     topic = Topic(spec, rng)
     others = [s for s in cluster_specs if s["key"] != spec["key"]]
@@ -465,7 +541,7 @@ def make_conversation(spec: dict[str, Any], cluster_specs: list[dict[str, Any]],
         messages.append({"role": "user", "content": voice_user(text, user_voice, rng)})
         dims = draw_dimensions(targets[t], rng)
         level = turn_label(dims)
-        content = compose_turn(topic, others, dims, level, t, asst_voice, used, rng)
+        content = compose_turn(topic, others, dims, level, t, asst_voice, used, rng, unseen)
         messages.append({"role": "assistant", "content": content, "empathy": level})
         dims_list.append(dims)
         prev_level = level
@@ -501,7 +577,8 @@ def build_dataset() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             split = "heldout" if spec["key"] in HELDOUT[cluster] else "train"
             for i in range(PER_TOPIC):
                 conv = make_conversation(spec, by_cluster[cluster],
-                                         f"{DATASET_SEED}:{spec['key']}:{i}")
+                                         f"{DATASET_SEED}:{spec['key']}:{i}",
+                                         unseen=split == "heldout")
                 conv["meta"]["split"] = split
                 splits[split].append(conv)
     rng = random.Random(DATASET_SEED)
@@ -523,7 +600,8 @@ def build_demo() -> list[dict[str, Any]]:
         specs = [s for s in by_cluster[cluster] if s["key"] in HELDOUT[cluster]]
         for i in range(DEMO_COUNTS[cluster]):
             spec = specs[i % len(specs)]
-            conv = make_conversation(spec, by_cluster[cluster], f"{DEMO_SEED}:{spec['key']}:{i}")
+            conv = make_conversation(spec, by_cluster[cluster], f"{DEMO_SEED}:{spec['key']}:{i}",
+                                     unseen=True)
             convs.append(conv)
     rng.shuffle(convs)
     out: list[dict[str, Any]] = []
@@ -609,9 +687,10 @@ def summary(train: list[dict[str, Any]], heldout: list[dict[str, Any]],
     for k in CLUSTERS:
         lines.append(f"desired_empathy {k}: " + ", ".join(f"{d}: {desired[(k, d)]}"
                                                          for d in (1, 2, 3)))
-    corr = baseline_correlations(everything)
-    lines.append(f"Spearman rho(words, empathy) = {corr['length_words']:+.3f}; "
-                 f"rho(has '?', empathy) = {corr['has_question']:+.3f}")
+    for name, convs in (("all", everything), ("train", train), ("heldout", heldout)):
+        corr = baseline_correlations(convs)
+        lines.append(f"{name}: Spearman rho(words, empathy) = {corr['length_words']:+.3f}; "
+                     f"rho(has '?', empathy) = {corr['has_question']:+.3f}")
     demo_tasks = Counter("plain" if "id" not in c else ("task" if "task" in c else "no task")
                          for c in demo)
     lines.append("demo lines: " + ", ".join(f"{k} {demo_tasks[k]}" for k in sorted(demo_tasks)))
