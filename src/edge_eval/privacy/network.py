@@ -90,6 +90,12 @@ def network_guard(*, allow_loopback: bool = False) -> Iterator[NetworkGuard]:
             refuse((host,))
         return _original_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
 
+    saved = (
+        socket.socket.connect,
+        socket.socket.connect_ex,
+        socket.create_connection,
+        socket.getaddrinfo,
+    )
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
     socket.create_connection = create_connection  # type: ignore[assignment]
@@ -97,8 +103,10 @@ def network_guard(*, allow_loopback: bool = False) -> Iterator[NetworkGuard]:
     try:
         yield guard
     finally:
-        socket.socket.connect = _original_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
-        socket.create_connection = _original_create_connection
-        socket.getaddrinfo = _original_getaddrinfo
+        (
+            socket.socket.connect,
+            socket.socket.connect_ex,
+            socket.create_connection,
+            socket.getaddrinfo,
+        ) = saved  # type: ignore[method-assign,assignment]
         guard.active = False

@@ -196,9 +196,8 @@ def write_bundle_json(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Hash the bundle's files, add the ``files`` table and write ``bundle.json``."""
     from edge_eval._io import atomic_write_text
 
-    names = [meta["model"], meta["tokenizer"]] + (
-        [meta["prototypes"]] if meta.get("prototypes") else []
-    )
+    names = [meta["model"], meta["tokenizer"]]
+    names += [meta[key] for key in ("prototypes", "head") if meta.get(key)]
     full = dict(meta)
     full["format"] = BUNDLE_FORMAT
     full["format_version"] = 1

@@ -315,12 +315,17 @@ def build_reward_bundle(
             shutil.copyfile(fp32, staging / model_name)
         shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
         np.save(staging / "prototypes.npy", prototypes, allow_pickle=False)
+        # The fp32 head (weights, then bias): the torch reference and later fine-tuning use it.
+        np.save(
+            staging / "head.npy", np.append(weight, bias).astype(np.float64), allow_pickle=False
+        )
         meta: dict[str, Any] = {
             "name": config.name,
             "kind": "onnx-regression",
             "model": model_name,
             "tokenizer": "tokenizer.json",
             "prototypes": "prototypes.npy",
+            "head": "head.npy",
             "clusters": clusters,
             "embedding_dim": int(emb.shape[1]),
             "output_scale": [1, 5],
@@ -376,7 +381,7 @@ def build_reward_bundle(
         }
         write_bundle_json(staging, meta)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (model_name, "tokenizer.json", "prototypes.npy", "bundle.json"):
+        for name in (model_name, "tokenizer.json", "prototypes.npy", "head.npy", "bundle.json"):
             shutil.move(str(staging / name), out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

