@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -199,3 +200,20 @@ def test_heldout_only_phrases_never_appear_in_train(train: list[dict[str, Any]],
                              if m["role"] == "assistant")
     assert not [p for p in phrases if p in train_text]
     assert sum(p in heldout_text for p in phrases) >= len(phrases) // 2
+
+
+def test_no_text_of_a_heldout_topic_leaks_into_train(train: list[dict[str, Any]]) -> None:
+    generator = _load_generator()
+    heldout_keys = {k for keys in generator.HELDOUT.values() for k in keys}
+    train_text = "\n".join(m["content"] for c in train for m in c["messages"])
+    fragments = []
+    for spec in generator.TOPICS:
+        if spec["key"] not in heldout_keys:
+            continue
+        for field in ("openers", "followups", "facts", "steps", "question", "offer"):
+            for template in spec[field]:
+                longest = max(re.split(r"\{[a-z0-9_]+\}", template), key=len)
+                if len(longest) >= 25:
+                    fragments.append(longest)
+    assert len(fragments) >= 100
+    assert not [f for f in fragments if f in train_text]

@@ -575,8 +575,12 @@ def build_dataset() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for cluster in CLUSTERS:
         for spec in by_cluster[cluster]:
             split = "heldout" if spec["key"] in HELDOUT[cluster] else "train"
+            # off-target answers in train only borrow from train topics, so nothing of a
+            # held-out topic leaks into train
+            pool = by_cluster[cluster] if split == "heldout" else [
+                s for s in by_cluster[cluster] if s["key"] not in HELDOUT[cluster]]
             for i in range(PER_TOPIC):
-                conv = make_conversation(spec, by_cluster[cluster],
+                conv = make_conversation(spec, pool,
                                          f"{DATASET_SEED}:{spec['key']}:{i}",
                                          unseen=split == "heldout")
                 conv["meta"]["split"] = split
