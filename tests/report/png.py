@@ -59,10 +59,7 @@ def read_png(data: bytes) -> tuple[int, int, list[bytes]]:
 
 def count_colour(rows: list[bytes], rgb: tuple[int, int, int]) -> int:
     """How many pixels have exactly this colour."""
-    needle = bytes(rgb)
-    total = 0
-    for row in rows:
-        for x in range(0, len(row), 3):
-            if row[x : x + 3] == needle:
-                total += 1
-    return total
+    import numpy as np
+
+    pixels = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 3)
+    return int(np.all(pixels == np.array(rgb, dtype=np.uint8), axis=1).sum())

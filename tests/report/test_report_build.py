@@ -43,8 +43,11 @@ def test_hand_computed_report(hand_report: dict[str, Any]) -> None:
     # distressing (11 turns of p 1)
     cells = [(c["index"], c["n"], c["perceived"]) for c in overall["turns"]["cells"]]
     assert cells == [(1, 33, 0.666667), (2, 33, 0.666667), (3, 11, 1.0)]
-    # slope over 33 + 33 + 11 points: x mean = (33 + 66 + 33)/77 = 12/7 ...; flat within each
-    # cluster, it comes from the mix alone. Retention: only distressing has 3 turns: 1/1 = 1
+    # slope over 33 + 33 + 11 points (x = 1, 2, 3; sum of y = 22, 22, 11): mean x = 132/77 =
+    # 12/7, so dx = -5/7, 2/7, 9/7; sum dx*y = (-110 + 44 + 99)/7 = 33/7 ; sum dx^2 =
+    # (33*25 + 33*4 + 11*81)/49 = 1848/49 = 264/7 ; slope = 33/264 = 1/8 (flat within each
+    # cluster: it comes from the mix alone). Retention: only distressing has 3 turns: 1/1 = 1
+    assert overall["turns"]["slope"] == 0.125
     assert overall["turns"]["retention"] == 1.0
     assert distressing["turns"]["slope"] == 0.0
     assert learning["turns"]["retention"] is None  # 2-turn conversations only
