@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from png import count_colour, read_png
 from report_cases import CLUSTERS, conv, make_report
+from report_png import count_colour, read_png
 
 from edge_eval.report import render_html
 from edge_eval.report.html import DESIRED_COLOUR, LINE_COLOURS, PERCEIVED_COLOUR
