@@ -83,7 +83,7 @@ def test_bootstrap_does_not_depend_on_chunking() -> None:
     n, n_boot = 3000, 400
     values = np.random.default_rng(1).uniform(0, 1, size=n)
     s = metrics.summarise_gap(values, np.zeros(n), tolerance=0.1, rng=rng(5), n_boot=n_boot)
-    rows = rng(5).integers(0, n, size=(n_boot, n))
+    rows = rng(5).integers(0, n, size=(n_boot, n), dtype=np.int32)
     means = values[rows].mean(axis=1)
     low, high = np.quantile(means, [0.025, 0.975])
     assert (s.desired.low, s.desired.high) == (pytest.approx(low), pytest.approx(high))

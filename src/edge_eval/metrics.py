@@ -145,23 +145,23 @@ def group_rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, *words])
 
 
-def _bootstrap_intervals(
-    columns: np.ndarray, *, rng: np.random.Generator, n_boot: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile-bootstrap interval of the mean of each column of ``columns`` (n, k).
+def _bootstrap_means(columns: np.ndarray, *, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """Means of each column of ``columns`` (k, n) over ``n_boot`` bootstrap resamples.
 
-    Rows (conversations) are resampled with replacement, the same resample for every column.
+    Conversations (the n axis) are resampled with replacement, the same resample for every
+    column. Resamples are drawn in chunks so memory stays bounded; the draws do not depend on
+    the chunk size. Returns an array (n_boot, k).
     """
-    n = columns.shape[0]
+    n = columns.shape[1]
     chunk = max(1, min(n_boot, _BOOT_CHUNK_ELEMENTS // max(n, 1)))
-    means = np.empty((n_boot, columns.shape[1]), dtype=np.float64)
+    index_type = np.int32 if n < 2**31 else np.int64
+    means = np.empty((n_boot, columns.shape[0]), dtype=np.float64)
     for start in range(0, n_boot, chunk):
         stop = min(start + chunk, n_boot)
-        rows = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = columns[rows].mean(axis=1)
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
-    return low, high
+        rows = rng.integers(0, n, size=(stop - start, n), dtype=index_type)
+        for k, column in enumerate(columns):
+            means[start:stop, k] = np.take(column, rows).mean(axis=1)
+    return means
 
 
 def summarise_gap(
@@ -180,9 +180,12 @@ def summarise_gap(
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
     g = d - p
-    columns = np.stack([d, p, g, np.abs(g)], axis=1)
-    low, high = _bootstrap_intervals(columns, rng=rng, n_boot=n_boot)
-    means = columns.mean(axis=0)
+    e = np.abs(g)
+    boot = _bootstrap_means(np.stack([d, p, e]), rng=rng, n_boot=n_boot)
+    boot = np.stack([boot[:, 0], boot[:, 1], boot[:, 0] - boot[:, 1], boot[:, 2]], axis=1)
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+    means = (d.mean(), p.mean(), g.mean(), e.mean())
     d_est, p_est, g_est, e_est = (
         Estimate(mean=float(means[i]), low=float(low[i]), high=float(high[i])) for i in range(4)
     )
