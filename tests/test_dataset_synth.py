@@ -26,8 +26,15 @@ CLUSTERS = (
     "work_career_self_improvement",
     "work_assignment_writing",
 )
-DIMENSIONS = {"affective", "cognitive", "response", "prosocial", "interest", "contextual",
-              "relational"}
+DIMENSIONS = {
+    "affective",
+    "cognitive",
+    "response",
+    "prosocial",
+    "interest",
+    "contextual",
+    "relational",
+}
 
 
 def _load_generator() -> ModuleType:
@@ -99,8 +106,9 @@ def test_counts_and_split(train: list[dict[str, Any]], heldout: list[dict[str, A
     assert {c["meta"]["split"] for c in heldout} == {"heldout"}
 
 
-def test_heldout_topics_are_disjoint(train: list[dict[str, Any]],
-                                     heldout: list[dict[str, Any]]) -> None:
+def test_heldout_topics_are_disjoint(
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]]
+) -> None:
     for cluster in CLUSTERS:
         tr = {c["meta"]["topic"] for c in train if c["task"] == cluster}
         ho = {c["meta"]["topic"] for c in heldout if c["task"] == cluster}
@@ -113,8 +121,9 @@ def test_heldout_topics_are_disjoint(train: list[dict[str, Any]],
     assert all(len(v) == 1 for v in by_topic.values())
 
 
-def test_labels_structure_and_consistency(train: list[dict[str, Any]],
-                                          heldout: list[dict[str, Any]]) -> None:
+def test_labels_structure_and_consistency(
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]]
+) -> None:
     for conv in train + heldout:
         assert conv["desired_empathy"] in (1, 2, 3)
         msgs = conv["messages"]
@@ -136,10 +145,10 @@ def test_labels_structure_and_consistency(train: list[dict[str, Any]],
 
 
 def test_level_distribution_and_within_conversation_change(
-        train: list[dict[str, Any]], heldout: list[dict[str, Any]]) -> None:
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]]
+) -> None:
     convs = train + heldout
-    levels = Counter(m["empathy"] for c in convs for m in c["messages"]
-                     if m["role"] == "assistant")
+    levels = Counter(m["empathy"] for c in convs for m in c["messages"] if m["role"] == "assistant")
     total = sum(levels.values())
     assert all(0.12 <= levels[k] / total <= 0.28 for k in range(1, 6))
     fading = sum(c["meta"]["pattern"] == "fade" for c in convs) / len(convs)
@@ -150,8 +159,9 @@ def test_level_distribution_and_within_conversation_change(
     assert long >= 50
 
 
-def test_trivial_baselines_are_weak(train: list[dict[str, Any]],
-                                    heldout: list[dict[str, Any]]) -> None:
+def test_trivial_baselines_are_weak(
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]]
+) -> None:
     words: list[float] = []
     question: list[float] = []
     labels: list[float] = []
@@ -175,29 +185,46 @@ def test_demo_file_is_unlabelled_and_has_a_small_cluster(heldout: list[dict[str,
     assert 1 <= len(plain) <= 20
     with_task = [line for line in demo if "task" in line]
     assert 0.6 <= len(with_task) / len(demo) <= 0.8
-    writing = {"work_assignment_writing", "writing", "editing", "work_assignment",
-               "proofreading", "drafting"}
+    writing = {
+        "work_assignment_writing",
+        "writing",
+        "editing",
+        "work_assignment",
+        "proofreading",
+        "drafting",
+    }
     assert 1 <= sum(line["task"] in writing for line in with_task) < 11
     assert any("desired_empathy" not in line for line in demo if "id" in line)
     # demo conversations come from held-out topics only: no opening user message of the
     # demo file appears verbatim in train
-    train_openers = {next(m["content"] for m in c["messages"] if m["role"] == "user")
-                     for c in _read(DATA / "train.jsonl")}
-    demo_openers = {next(m["content"] for m in line["messages"] if m["role"] == "user")
-                    for line in demo}
+    train_openers = {
+        next(m["content"] for m in c["messages"] if m["role"] == "user")
+        for c in _read(DATA / "train.jsonl")
+    }
+    demo_openers = {
+        next(m["content"] for m in line["messages"] if m["role"] == "user") for line in demo
+    }
     assert not train_openers & demo_openers
 
 
-def test_heldout_only_phrases_never_appear_in_train(train: list[dict[str, Any]],
-                                                    heldout: list[dict[str, Any]]) -> None:
+def test_heldout_only_phrases_never_appear_in_train(
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]]
+) -> None:
     generator = _load_generator()
-    phrases = [p for pools in generator.HELDOUT_PHRASES.values() for options in pools.values()
-               for p in options if "{" not in p and len(p.split()) >= 3]
+    phrases = [
+        p
+        for pools in generator.HELDOUT_PHRASES.values()
+        for options in pools.values()
+        for p in options
+        if "{" not in p and len(p.split()) >= 3
+    ]
     assert len(phrases) >= 20
-    train_text = "\n".join(m["content"] for c in train for m in c["messages"]
-                           if m["role"] == "assistant")
-    heldout_text = "\n".join(m["content"] for c in heldout for m in c["messages"]
-                             if m["role"] == "assistant")
+    train_text = "\n".join(
+        m["content"] for c in train for m in c["messages"] if m["role"] == "assistant"
+    )
+    heldout_text = "\n".join(
+        m["content"] for c in heldout for m in c["messages"] if m["role"] == "assistant"
+    )
     assert not [p for p in phrases if p in train_text]
     assert sum(p in heldout_text for p in phrases) >= len(phrases) // 2
 

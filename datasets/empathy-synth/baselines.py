@@ -52,7 +52,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
         j = i
         while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2
+        ranks[order[i : j + 1]] = (i + j) / 2
         i = j + 1
     return ranks
 
@@ -87,10 +87,12 @@ def main() -> int:
     w = a.T @ np.linalg.solve(a @ a.T + RIDGE_LAMBDA * np.eye(a.shape[0]), train_y - mean)
     pred = b @ w + mean
     rounded = np.clip(np.rint(pred), 1, 5)
-    print(f"bow-ridge held-out Spearman {spearman(pred, test_y):+.3f}, "
-          f"accuracy {np.mean(rounded == test_y):.3f}, "
-          f"within-1 {np.mean(np.abs(rounded - test_y) <= 1):.3f}, "
-          f"MAE {np.mean(np.abs(pred - test_y)):.3f} (vocabulary {len(vocab)})")
+    print(
+        f"bow-ridge held-out Spearman {spearman(pred, test_y):+.3f}, "
+        f"accuracy {np.mean(rounded == test_y):.3f}, "
+        f"within-1 {np.mean(np.abs(rounded - test_y) <= 1):.3f}, "
+        f"MAE {np.mean(np.abs(pred - test_y)):.3f} (vocabulary {len(vocab)})"
+    )
     return 0
 
 

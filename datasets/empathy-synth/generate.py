@@ -51,8 +51,15 @@ GENERATOR = "empathy-synth/1"
 DATASET_SEED = 20261125
 DEMO_SEED = 4242
 PER_TOPIC = 10
-DIMENSIONS = ("affective", "cognitive", "response", "prosocial", "interest", "contextual",
-              "relational")
+DIMENSIONS = (
+    "affective",
+    "cognitive",
+    "response",
+    "prosocial",
+    "interest",
+    "contextual",
+    "relational",
+)
 
 # ----------------------------------------------------------------------------- phrase pools
 # Placeholders: {FEEL} a feeling, {SIT}/{SIT2} the user's situation with its specifics,
@@ -60,119 +67,226 @@ DIMENSIONS = ("affective", "cognitive", "response", "prosocial", "interest", "co
 # An empty string means the dimension is simply not expressed (a low score).
 
 AFFECTIVE = {
-    1: ["", "", "That's not really a big deal.", "No need to get worked up about it.",
-        "Feelings aside, here are the facts.", "Plenty of people have it worse.",
-        "Let's skip the emotions and get to it.", "Don't be dramatic about it."],
+    1: [
+        "",
+        "",
+        "That's not really a big deal.",
+        "No need to get worked up about it.",
+        "Feelings aside, here are the facts.",
+        "Plenty of people have it worse.",
+        "Let's skip the emotions and get to it.",
+        "Don't be dramatic about it.",
+    ],
     2: ["", "", "", "Okay.", "Noted.", "Right.", "Fine."],
-    3: ["That sounds difficult.", "That can be stressful.", "I see this is a concern for you.",
-        "That's understandable.", "That's a fair thing to worry about.",
-        "That's not an easy spot."],
-    4: ["I can hear the {FEEL} in what you wrote.",
+    3: [
+        "That sounds difficult.",
+        "That can be stressful.",
+        "I see this is a concern for you.",
+        "That's understandable.",
+        "That's a fair thing to worry about.",
+        "That's not an easy spot.",
+    ],
+    4: [
+        "I can hear the {FEEL} in what you wrote.",
         "{FEEL} is an understandable reaction to this.",
         "It makes sense that this brings up {FEEL}.",
         "That sounds hard.",
-        "Anyone would feel some {FEEL} in your place."],
-    5: ["I'm really sorry you're going through this; the {FEEL} you describe is completely "
+        "Anyone would feel some {FEEL} in your place.",
+    ],
+    5: [
+        "I'm really sorry you're going through this; the {FEEL} you describe is completely "
         "understandable.",
         "That is a lot to carry, and the {FEEL} makes complete sense.",
         "Oh, that sounds painful. Of course this brings up {FEEL}.",
         "I'm so sorry.",
         "That really hurts, I know.",
         "What you're feeling is valid.",
-        "My heart goes out to you; {FEEL} like this can take over everything."],
+        "My heart goes out to you; {FEEL} like this can take over everything.",
+    ],
 }
 
 COGNITIVE = {
-    1: ["", "You're overthinking this.", "This is simpler than you're making it.",
-        "Sounds like you just want a quick fix.", "This is a standard question.",
-        "You probably misread the situation.", "Not sure what the problem is."],
+    1: [
+        "",
+        "You're overthinking this.",
+        "This is simpler than you're making it.",
+        "Sounds like you just want a quick fix.",
+        "This is a standard question.",
+        "You probably misread the situation.",
+        "Not sure what the problem is.",
+    ],
     2: ["", "", "", "So, a general question.", "A common question.", "Typical issue."],
-    3: ["So the question is about {SIT}.", "You're asking about {SIT}.",
-        "I understand the question.", "Understood.", "Got it, this is about {SIT}."],
-    4: ["It sounds like the hard part is {SIT}.",
+    3: [
+        "So the question is about {SIT}.",
+        "You're asking about {SIT}.",
+        "I understand the question.",
+        "Understood.",
+        "Got it, this is about {SIT}.",
+    ],
+    4: [
+        "It sounds like the hard part is {SIT}.",
         "If I follow you, {SIT} is what's weighing on you most.",
         "I get why {SIT} feels like a lot.",
         "I see why this matters to you.",
-        "So the real sticking point is {SIT}, if I read you right."],
-    5: ["From what you describe, it isn't only {SIT}; it's also not knowing whether you're "
+        "So the real sticking point is {SIT}, if I read you right.",
+    ],
+    5: [
+        "From what you describe, it isn't only {SIT}; it's also not knowing whether you're "
         "handling it right, and that uncertainty is exhausting.",
         "You're dealing with {SIT} while trying to keep everything else going, which explains "
         "why it feels so big.",
         "I can see why {SIT} matters so much to you.",
         "I understand exactly why this is weighing on you.",
-        "Reading between the lines, {SIT} is touching something that really matters to you."],
+        "Reading between the lines, {SIT} is touching something that really matters to you.",
+    ],
 }
 
 CONTEXTUAL = {
-    1: ["", "", "This applies to pretty much any case.", "Same answer as always.",
-        "Details don't matter much here."],
+    1: [
+        "",
+        "",
+        "This applies to pretty much any case.",
+        "Same answer as always.",
+        "Details don't matter much here.",
+    ],
     2: ["", "", "", "In general terms, here it is.", "Generally speaking."],
-    3: ["Here's what applies to your situation.", "That applies to your case as well.",
-        "On your point, briefly.", "For a case like yours, roughly this."],
-    4: ["You mentioned {SIT2}.", "Given {SIT2}, here is what I'd focus on.",
-        "I'm thinking about {SIT2} specifically.", "With {SIT2}, a few things stand out."],
-    5: ["You said it's {SIT2}, so let's keep that front and centre.",
+    3: [
+        "Here's what applies to your situation.",
+        "That applies to your case as well.",
+        "On your point, briefly.",
+        "For a case like yours, roughly this.",
+    ],
+    4: [
+        "You mentioned {SIT2}.",
+        "Given {SIT2}, here is what I'd focus on.",
+        "I'm thinking about {SIT2} specifically.",
+        "With {SIT2}, a few things stand out.",
+    ],
+    5: [
+        "You said it's {SIT2}, so let's keep that front and centre.",
         "With {SIT2} in mind, here's what fits your situation specifically.",
         "Especially with {SIT2}.",
         "I'm keeping in mind {SIT2}.",
-        "Knowing what you told me about {SIT2}, this is what I'd tailor for you."],
+        "Knowing what you told me about {SIT2}, this is what I'd tailor for you.",
+    ],
 }
 
-RESPONSE_VAGUE = ["There are many ways to approach this.", "It depends on a lot of things.",
-                  "Everyone handles this differently.", "Results vary.",
-                  "Hard to say in general."]
-RESPONSE_OFF = ["Just search online, there are plenty of guides.", "Try harder next time.",
-                "Read the manual.", "Look it up.", "This is covered everywhere."]
+RESPONSE_VAGUE = [
+    "There are many ways to approach this.",
+    "It depends on a lot of things.",
+    "Everyone handles this differently.",
+    "Results vary.",
+    "Hard to say in general.",
+]
+RESPONSE_OFF = [
+    "Just search online, there are plenty of guides.",
+    "Try harder next time.",
+    "Read the manual.",
+    "Look it up.",
+    "This is covered everywhere.",
+]
 
 PROSOCIAL = {
-    1: ["", "", "You'll have to work that out yourself.", "Not much I can do about that.",
-        "That's up to you.", "Can't help with the rest."],
-    2: ["", "", "Maybe try something different.", "You could look into it.",
-        "Try something.", "Figure out what works."],
+    1: [
+        "",
+        "",
+        "You'll have to work that out yourself.",
+        "Not much I can do about that.",
+        "That's up to you.",
+        "Can't help with the rest.",
+    ],
+    2: [
+        "",
+        "",
+        "Maybe try something different.",
+        "You could look into it.",
+        "Try something.",
+        "Figure out what works.",
+    ],
     3: ["Try this: {STEP}.", "One step: {STEP}.", "Next, {STEP}.", "You could {STEP}."],
-    4: ["A practical next step would be to {STEP}, and after that {STEP2}.",
+    4: [
+        "A practical next step would be to {STEP}, and after that {STEP2}.",
         "I'd suggest you {STEP}.",
         "Start here: {STEP}.",
-        "Two things would help: {STEP}, and {STEP2}."],
-    5: ["Here's a plan: first {STEP}, then {STEP2}. If you'd like, I can {OFFER}.",
+        "Two things would help: {STEP}, and {STEP2}.",
+    ],
+    5: [
+        "Here's a plan: first {STEP}, then {STEP2}. If you'd like, I can {OFFER}.",
         "Let's start small: {STEP}. I can {OFFER} whenever you're ready.",
         "I can {OFFER} if you'd like.",
         "If it helps, I can {OFFER}; and one thing for today: {STEP}.",
-        "We could do this together: start with this, {STEP}, and I'll {OFFER} alongside."],
+        "We could do this together: start with this, {STEP}, and I'll {OFFER} alongside.",
+    ],
 }
 
 INTEREST = {
-    1: ["", "", "Anything else?", "Is that all?", "Next question?", "Anything further?",
-        "What else?"],
-    2: ["", "", "What is the deadline?", "Done?", "Did you try searching first?",
-        "Is there more?", "Which version?"],
-    3: ["Let me know if that answers it.", "Does that help?", "Tell me if you need more detail.",
-        "", "Any other details I should know?", "Should I go on?"],
-    4: ["{Q}", "{Q}", "I'd be curious to hear more about how it's going.",
-        "Tell me more if you want to.", "I'd like to know what you think of that."],
-    5: ["I'd really like to understand more. {Q}",
+    1: [
+        "",
+        "",
+        "Anything else?",
+        "Is that all?",
+        "Next question?",
+        "Anything further?",
+        "What else?",
+    ],
+    2: [
+        "",
+        "",
+        "What is the deadline?",
+        "Done?",
+        "Did you try searching first?",
+        "Is there more?",
+        "Which version?",
+    ],
+    3: [
+        "Let me know if that answers it.",
+        "Does that help?",
+        "Tell me if you need more detail.",
+        "",
+        "Any other details I should know?",
+        "Should I go on?",
+    ],
+    4: [
+        "{Q}",
+        "{Q}",
+        "I'd be curious to hear more about how it's going.",
+        "Tell me more if you want to.",
+        "I'd like to know what you think of that.",
+    ],
+    5: [
+        "I'd really like to understand more. {Q}",
         "{Q} I'm asking because it changes what would help most.",
         "Whenever you feel like it, tell me more about {SIT}; I'm listening.",
         "I'd love to hear how it goes.",
         "{Q}",
-        "I'm curious how this lands for you, and I'll follow your lead."],
+        "I'm curious how this lands for you, and I'll follow your lead.",
+    ],
 }
 
 RELATIONAL = {
     1: ["", "", "That's it.", "Done.", "Good luck.", "Moving on.", "End of answer."],
     2: ["", "", "", "Hope that works.", "Okay then.", "There you go."],
     3: ["Hope this helps.", "Good luck with it.", "Glad to help.", "", "All the best."],
-    4: ["We can keep working on this together.", "I'm glad you asked.",
-        "Happy to keep going with you.", "You're doing the right thing by asking."],
-    5: ["I'm glad you reached out, and I'm here for as long as you want to keep talking.",
+    4: [
+        "We can keep working on this together.",
+        "I'm glad you asked.",
+        "Happy to keep going with you.",
+        "You're doing the right thing by asking.",
+    ],
+    5: [
+        "I'm glad you reached out, and I'm here for as long as you want to keep talking.",
         "You're not alone in this; we can take it one step at a time.",
         "I'm here with you.",
         "I'm with you on this.",
-        "I'm really glad you told me, and I'm not going anywhere."],
+        "I'm really glad you told me, and I'm not going anywhere.",
+    ],
 }
-RELATIONAL_CONTINUITY = ["Thanks for telling me more.", "I'm glad you came back to this.",
-                         "Thank you for trusting me with the details.",
-                         "Good to pick this up again with you."]
+RELATIONAL_CONTINUITY = [
+    "Thanks for telling me more.",
+    "I'm glad you came back to this.",
+    "Thank you for trusting me with the details.",
+    "Good to pick this up again with you.",
+]
 
 # Phrases that appear only in held-out and demo conversations, never in train, so held-out
 # figures also measure generalisation to wording the model has not seen.
@@ -182,41 +296,51 @@ HELDOUT_PHRASES = {
         2: ["Sure.", "Alright."],
         3: ["I can see that's tough.", "That seems hard."],
         4: ["It's natural that {FEEL} shows up here.", "I notice the {FEEL} in your message."],
-        5: ["I'm truly sorry; {FEEL} like this is heavy, and it's okay to feel it.",
-            "That must hurt so much."],
+        5: [
+            "I'm truly sorry; {FEEL} like this is heavy, and it's okay to feel it.",
+            "That must hurt so much.",
+        ],
     },
     "cognitive": {
         1: ["You're missing the obvious.", "It's really not complicated."],
         2: ["Standard stuff.", "A usual question."],
         3: ["Okay, the topic is {SIT}.", "I see, a question about {SIT}."],
         4: ["What seems to weigh most is {SIT}.", "I think I see it: {SIT} is the crux."],
-        5: ["What I hear underneath is that {SIT} makes you doubt yourself, and that's the "
+        5: [
+            "What I hear underneath is that {SIT} makes you doubt yourself, and that's the "
             "hardest part.",
-            "It sounds like {SIT} has been sitting on your shoulders for a while."],
+            "It sounds like {SIT} has been sitting on your shoulders for a while.",
+        ],
     },
     "contextual": {
         1: ["Any case is the same.", "Specifics aside."],
         2: ["Broadly.", "In short."],
         3: ["For your situation, this.", "This fits your case."],
         4: ["Since you brought up {SIT2}, I'll focus there.", "About {SIT2}, in particular."],
-        5: ["Remembering what you said about {SIT2}, I'd shape it around that.",
-            "Because of {SIT2}, let me make this fit you."],
+        5: [
+            "Remembering what you said about {SIT2}, I'd shape it around that.",
+            "Because of {SIT2}, let me make this fit you.",
+        ],
     },
     "prosocial": {
         1: ["Sort it out on your own.", "Nothing to add."],
         2: ["Give something a go.", "Maybe read up."],
         3: ["A step: {STEP}.", "Consider this: {STEP}."],
         4: ["My suggestion: {STEP}. Then {STEP2}.", "Begin by trying to {STEP}."],
-        5: ["I'd be glad to {OFFER}; meanwhile, {STEP}.",
-            "Let's make it manageable together: {STEP}, and I'm happy to {OFFER}."],
+        5: [
+            "I'd be glad to {OFFER}; meanwhile, {STEP}.",
+            "Let's make it manageable together: {STEP}, and I'm happy to {OFFER}.",
+        ],
     },
     "interest": {
         1: ["More?", "Finished?"],
         2: ["Due when?", "What format?"],
         3: ["Clear enough?", "Want more detail?"],
         4: ["{Q}", "How does that sound to you?"],
-        5: ["{Q} I really want to get this right for you.",
-            "Whenever you're ready, I'd like to hear more about how you're doing."],
+        5: [
+            "{Q} I really want to get this right for you.",
+            "Whenever you're ready, I'd like to hear more about how you're doing.",
+        ],
     },
     "relational": {
         1: ["Bye.", "That's all."],
@@ -227,13 +351,20 @@ HELDOUT_PHRASES = {
     },
 }
 
-NEUTRAL_FRAMES = ["Here is the short version.", "A few points.", "In brief:", "The main facts:",
-                  "Quick summary:"]
+NEUTRAL_FRAMES = [
+    "Here is the short version.",
+    "A few points.",
+    "In brief:",
+    "The main facts:",
+    "Quick summary:",
+]
 
 SYSTEM_PROMPTS = {
-    "warm": ["You are a warm, supportive assistant. Acknowledge the user's feelings before giving "
-             "advice.",
-             "Be empathetic and kind. Validate feelings and ask caring follow-up questions."],
+    "warm": [
+        "You are a warm, supportive assistant. Acknowledge the user's feelings before giving "
+        "advice.",
+        "Be empathetic and kind. Validate feelings and ask caring follow-up questions.",
+    ],
     "neutral": ["You are a helpful assistant.", "Answer the user's questions accurately."],
     "terse": ["You are a concise assistant. Answer briefly and stick to the facts."],
 }
@@ -249,8 +380,11 @@ GENERIC_FOLLOWUPS = [
     "I'm still not sure where to start.",
 ]
 REACT_COLD = ["That's not very helpful.", "ok...", "Well, thanks I guess.", "Hm."]
-REACT_WARM = ["Thank you, that helps.", "That actually makes me feel a bit better.",
-              "Thanks for being patient with me."]
+REACT_WARM = [
+    "Thank you, that helps.",
+    "That actually makes me feel a bit better.",
+    "Thanks for being patient with me.",
+]
 
 # Task labels used in the demo file: the cluster name or one of its aliases in
 # src/edge_eval/tasks/default_profile.toml (copied here so the output does not depend on it).
@@ -315,9 +449,9 @@ def _typo(word: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(word) - 2)
     kind = rng.randrange(3)
     if kind == 0:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if kind == 1:
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     return word[:i] + word[i] + word[i:]
 
 
@@ -347,9 +481,16 @@ def voice_user(text: str, voice: str, rng: random.Random) -> str:
         out = [(_typo(w, rng) if rng.random() < 0.12 else w) for w in words]
         return " ".join(out).replace("I'm", "Im").replace("don't", "dont")
     if voice == "non_native":
-        for a, b in (("I'm ", "I am "), ("don't", "do not"), ("can't", "cannot"),
-                     ("doesn't", "does not"), ("It's", "It is"), ("it's", "it is"),
-                     ("I've", "I have"), ("haven't", "have not")):
+        for a, b in (
+            ("I'm ", "I am "),
+            ("don't", "do not"),
+            ("can't", "cannot"),
+            ("doesn't", "does not"),
+            ("It's", "It is"),
+            ("it's", "it is"),
+            ("I've", "I have"),
+            ("haven't", "have not"),
+        ):
             text = text.replace(a, b)
         if rng.random() < 0.5:
             text = text.replace(" the ", " ", 1)
@@ -390,8 +531,10 @@ def trajectory(n: int, rng: random.Random) -> tuple[str, list[int]]:
         pattern = "rise"
     elif r < 0.85:
         base = rng.choices([1, 2, 3, 4, 5], weights=[10, 9, 9, 10, 14])[0]
-        levels = [min(5, max(1, base + (rng.choice([-1, 1]) if rng.random() < 0.2 else 0)))
-                  for _ in range(n)]
+        levels = [
+            min(5, max(1, base + (rng.choice([-1, 1]) if rng.random() < 0.2 else 0)))
+            for _ in range(n)
+        ]
         pattern = "flat"
     else:
         level = rng.randint(1, 5)
@@ -417,9 +560,17 @@ def turn_label(dims: dict[str, int]) -> int:
     return min(5, max(1, _round_half_up(sum(dims.values()) / len(dims))))
 
 
-def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int], level: int,
-                 turn_index: int, voice: str, used: set[str], rng: random.Random,
-                 unseen: bool = False) -> str:
+def compose_turn(
+    topic: Topic,
+    others: list[dict[str, Any]],
+    dims: dict[str, int],
+    level: int,
+    turn_index: int,
+    voice: str,
+    used: set[str],
+    rng: random.Random,
+    unseen: bool = False,
+) -> str:
     """Build one assistant message whose wording expresses each dimension at its score."""
     steps = topic.all("steps")
     rng.shuffle(steps)
@@ -441,7 +592,7 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
         if unseen:
             options = options + HELDOUT_PHRASES[dim][score]
         if compact:
-            options = sorted(options, key=len)[:max(1, (len(options) + 1) // 2)]
+            options = sorted(options, key=len)[: max(1, (len(options) + 1) // 2)]
         return _cap(_fill(rng.choice(options), values))
 
     # Response appropriateness decides what substance is given.
@@ -458,7 +609,7 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
         other = Topic(rng.choice(others), rng)
         wrong = other.all("facts")
         rng.shuffle(wrong)
-        substance = wrong[:max(1, min(2, n_facts))]
+        substance = wrong[: max(1, min(2, n_facts))]
         if rng.random() < 0.4:
             substance = [rng.choice(RESPONSE_OFF)] + substance
     else:
@@ -470,7 +621,7 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
             # on topic but dismissive in framing
             substance = [rng.choice(RESPONSE_OFF + RESPONSE_VAGUE)] + take
         elif resp == 2:
-            substance = [rng.choice(RESPONSE_VAGUE)] + take[:max(0, n_facts - 1)]
+            substance = [rng.choice(RESPONSE_VAGUE)] + take[: max(0, n_facts - 1)]
         else:
             substance = take
             if resp == 5 and take and rng.random() < 0.5:
@@ -510,8 +661,9 @@ def compose_turn(topic: Topic, others: list[dict[str, Any]], dims: dict[str, int
 
 
 # ----------------------------------------------------------------------------- conversations
-def make_conversation(spec: dict[str, Any], cluster_specs: list[dict[str, Any]], seed: str,
-                      unseen: bool = False) -> dict[str, Any]:
+def make_conversation(
+    spec: dict[str, Any], cluster_specs: list[dict[str, Any]], seed: str, unseen: bool = False
+) -> dict[str, Any]:
     rng = random.Random(seed)
     topic = Topic(spec, rng)
     others = [s for s in cluster_specs if s["key"] != spec["key"]]
@@ -577,12 +729,15 @@ def build_dataset() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             split = "heldout" if spec["key"] in HELDOUT[cluster] else "train"
             # off-target answers in train only borrow from train topics, so nothing of a
             # held-out topic leaks into train
-            pool = by_cluster[cluster] if split == "heldout" else [
-                s for s in by_cluster[cluster] if s["key"] not in HELDOUT[cluster]]
+            pool = (
+                by_cluster[cluster]
+                if split == "heldout"
+                else [s for s in by_cluster[cluster] if s["key"] not in HELDOUT[cluster]]
+            )
             for i in range(PER_TOPIC):
-                conv = make_conversation(spec, pool,
-                                         f"{DATASET_SEED}:{spec['key']}:{i}",
-                                         unseen=split == "heldout")
+                conv = make_conversation(
+                    spec, pool, f"{DATASET_SEED}:{spec['key']}:{i}", unseen=split == "heldout"
+                )
                 conv["meta"]["split"] = split
                 splits[split].append(conv)
     rng = random.Random(DATASET_SEED)
@@ -604,8 +759,9 @@ def build_demo() -> list[dict[str, Any]]:
         specs = [s for s in by_cluster[cluster] if s["key"] in HELDOUT[cluster]]
         for i in range(DEMO_COUNTS[cluster]):
             spec = specs[i % len(specs)]
-            conv = make_conversation(spec, by_cluster[cluster], f"{DEMO_SEED}:{spec['key']}:{i}",
-                                     unseen=True)
+            conv = make_conversation(
+                spec, by_cluster[cluster], f"{DEMO_SEED}:{spec['key']}:{i}", unseen=True
+            )
             convs.append(conv)
     rng.shuffle(convs)
     out: list[dict[str, Any]] = []
@@ -667,36 +823,45 @@ def baseline_correlations(convs: list[dict[str, Any]]) -> dict[str, float]:
     return {"length_words": spearman(words, labels), "has_question": spearman(question, labels)}
 
 
-def summary(train: list[dict[str, Any]], heldout: list[dict[str, Any]],
-            demo: list[dict[str, Any]]) -> str:
+def summary(
+    train: list[dict[str, Any]], heldout: list[dict[str, Any]], demo: list[dict[str, Any]]
+) -> str:
     lines = []
     everything = train + heldout
     lines.append(f"conversations: train {len(train)}, heldout {len(heldout)}, demo {len(demo)}")
     for name, convs in (("train", train), ("heldout", heldout)):
         per = Counter(c["task"] for c in convs)
         lines.append(f"{name} per cluster: " + ", ".join(f"{k} {per[k]}" for k in CLUSTERS))
-    levels = Counter(m["empathy"] for c in everything for m in c["messages"]
-                     if m["role"] == "assistant")
+    levels = Counter(
+        m["empathy"] for c in everything for m in c["messages"] if m["role"] == "assistant"
+    )
     total = sum(levels.values())
-    lines.append(f"assistant turns: {total}; level histogram: "
-                 + ", ".join(f"{k}: {levels[k]} ({levels[k] / total:.0%})" for k in range(1, 6)))
+    lines.append(
+        f"assistant turns: {total}; level histogram: "
+        + ", ".join(f"{k}: {levels[k]} ({levels[k] / total:.0%})" for k in range(1, 6))
+    )
     turns = Counter(sum(m["role"] == "assistant" for m in c["messages"]) for c in everything)
-    lines.append("assistant turns per conversation: "
-                 + ", ".join(f"{k}: {turns[k]}" for k in sorted(turns)))
+    lines.append(
+        "assistant turns per conversation: " + ", ".join(f"{k}: {turns[k]}" for k in sorted(turns))
+    )
     patterns = Counter(c["meta"]["pattern"] for c in everything)
     lines.append("patterns: " + ", ".join(f"{k} {patterns[k]}" for k in sorted(patterns)))
     systems = sum(c["messages"][0]["role"] == "system" for c in everything)
     lines.append(f"with a system message: {systems} ({systems / len(everything):.0%})")
     desired = Counter((c["task"], c["desired_empathy"]) for c in everything)
     for k in CLUSTERS:
-        lines.append(f"desired_empathy {k}: " + ", ".join(f"{d}: {desired[(k, d)]}"
-                                                         for d in (1, 2, 3)))
+        lines.append(
+            f"desired_empathy {k}: " + ", ".join(f"{d}: {desired[(k, d)]}" for d in (1, 2, 3))
+        )
     for name, convs in (("all", everything), ("train", train), ("heldout", heldout)):
         corr = baseline_correlations(convs)
-        lines.append(f"{name}: Spearman rho(words, empathy) = {corr['length_words']:+.3f}; "
-                     f"rho(has '?', empathy) = {corr['has_question']:+.3f}")
-    demo_tasks = Counter("plain" if "id" not in c else ("task" if "task" in c else "no task")
-                         for c in demo)
+        lines.append(
+            f"{name}: Spearman rho(words, empathy) = {corr['length_words']:+.3f}; "
+            f"rho(has '?', empathy) = {corr['has_question']:+.3f}"
+        )
+    demo_tasks = Counter(
+        "plain" if "id" not in c else ("task" if "task" in c else "no task") for c in demo
+    )
     lines.append("demo lines: " + ", ".join(f"{k} {demo_tasks[k]}" for k in sorted(demo_tasks)))
     return "\n".join(lines)
 
@@ -711,8 +876,12 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
-                        help="directory to write datasets/empathy-synth/ and examples/ under")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(__file__).resolve().parents[2],
+        help="directory to write datasets/empathy-synth/ and examples/ under",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print the summary")
     args = parser.parse_args(argv)
     train, heldout = build_dataset()

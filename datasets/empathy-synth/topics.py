@@ -38,8 +38,10 @@ TOPICS: list[dict[str, object]] = [
     {
         "key": "grief_parent",
         "cluster": DISTRESS,
-        "slots": {"rel": ["mum", "dad", "grandmother", "stepfather"],
-                  "weeks": ["three", "five", "seven", "two"]},
+        "slots": {
+            "rel": ["mum", "dad", "grandmother", "stepfather"],
+            "weeks": ["three", "five", "seven", "two"],
+        },
         "openers": [
             "My {rel} died {weeks} weeks ago and I still can't focus on anything. Everyone "
             "expects me to be back to normal.",
@@ -70,18 +72,26 @@ TOPICS: list[dict[str, object]] = [
             "ask your GP about bereavement support if the fog does not lift",
         ],
         "feeling": ["grief", "exhaustion and sadness", "numbness"],
-        "situation": ["losing your {rel} only {weeks} weeks ago",
-                      "everyone expecting you to be back to normal so soon"],
-        "question": ["What was your {rel} like?",
-                     "Who around you knows how hard these {weeks} weeks have been?"],
-        "offer": ["help you write a short note to your manager about needing some slack",
-                  "make a gentle list for the house paperwork"],
+        "situation": [
+            "losing your {rel} only {weeks} weeks ago",
+            "everyone expecting you to be back to normal so soon",
+        ],
+        "question": [
+            "What was your {rel} like?",
+            "Who around you knows how hard these {weeks} weeks have been?",
+        ],
+        "offer": [
+            "help you write a short note to your manager about needing some slack",
+            "make a gentle list for the house paperwork",
+        ],
     },
     {
         "key": "breakup",
         "cluster": DISTRESS,
-        "slots": {"partner": ["Sam", "Jonas", "Priya", "Alex", "Mia"],
-                  "years": ["two", "four", "six", "three"]},
+        "slots": {
+            "partner": ["Sam", "Jonas", "Priya", "Alex", "Mia"],
+            "years": ["two", "four", "six", "three"],
+        },
         "openers": [
             "{partner} ended things last night after {years} years. I didn't see it coming at all.",
             "We broke up. {years} years with {partner} and now I'm sleeping on a friend's sofa.",
@@ -110,18 +120,26 @@ TOPICS: list[dict[str, object]] = [
             "plan tomorrow's work day with two small tasks only",
         ],
         "feeling": ["heartbreak", "shock and hurt", "disorientation"],
-        "situation": ["{partner} ending {years} years together overnight",
-                      "sleeping on a friend's sofa right after the breakup"],
-        "question": ["How are you sleeping since it happened?",
-                     "Is there a friend you feel safe telling the whole story to?"],
-        "offer": ["help you word a message to your shared friends",
-                  "sketch a plan for the next few days"],
+        "situation": [
+            "{partner} ending {years} years together overnight",
+            "sleeping on a friend's sofa right after the breakup",
+        ],
+        "question": [
+            "How are you sleeping since it happened?",
+            "Is there a friend you feel safe telling the whole story to?",
+        ],
+        "offer": [
+            "help you word a message to your shared friends",
+            "sketch a plan for the next few days",
+        ],
     },
     {
         "key": "loneliness_new_city",
         "cluster": DISTRESS,
-        "slots": {"city": ["Leeds", "Lyon", "Rotterdam", "Denver", "Porto"],
-                  "months": ["four", "eight", "six", "ten"]},
+        "slots": {
+            "city": ["Leeds", "Lyon", "Rotterdam", "Denver", "Porto"],
+            "months": ["four", "eight", "six", "ten"],
+        },
         "openers": [
             "I moved to {city} {months} months ago for work and I still haven't made a single "
             "friend.",
@@ -151,19 +169,32 @@ TOPICS: list[dict[str, object]] = [
             "go back to the same meetup twice more before judging it",
         ],
         "feeling": ["loneliness", "isolation", "embarrassment and loneliness"],
-        "situation": ["being {months} months into {city} without friends",
-                      "long silent weekends in {city}"],
-        "question": ["What did you enjoy doing with friends before the move?",
-                     "What would a good Saturday in {city} look like for you?"],
-        "offer": ["look at the kinds of weekly groups that suit you",
-                  "help you write a low-pressure invite to a colleague"],
+        "situation": [
+            "being {months} months into {city} without friends",
+            "long silent weekends in {city}",
+        ],
+        "question": [
+            "What did you enjoy doing with friends before the move?",
+            "What would a good Saturday in {city} look like for you?",
+        ],
+        "offer": [
+            "look at the kinds of weekly groups that suit you",
+            "help you write a low-pressure invite to a colleague",
+        ],
     },
     {
         "key": "exam_anxiety",
         "cluster": DISTRESS,
-        "slots": {"exam": ["bar exam", "final chemistry exam", "medical licensing exam",
-                           "driving test", "accounting exam"],
-                  "days": ["nine", "four", "twelve", "six"]},
+        "slots": {
+            "exam": [
+                "bar exam",
+                "final chemistry exam",
+                "medical licensing exam",
+                "driving test",
+                "accounting exam",
+            ],
+            "days": ["nine", "four", "twelve", "six"],
+        },
         "openers": [
             "My {exam} is in {days} days and I freeze every time I open my notes. I failed it once "
             "already.",
@@ -193,19 +224,26 @@ TOPICS: list[dict[str, object]] = [
             "practise the four-in, six-out breath twice a day",
         ],
         "feeling": ["anxiety", "dread", "pressure"],
-        "situation": ["the {exam} only {days} days away after a failed first attempt",
-                      "freezing whenever you open your notes"],
-        "question": ["What happened in the room the first time?",
-                     "Which part of the {exam} worries you most?"],
-        "offer": ["build a {days}-day revision plan with you",
-                  "walk through what to do if you blank out"],
+        "situation": [
+            "the {exam} only {days} days away after a failed first attempt",
+            "freezing whenever you open your notes",
+        ],
+        "question": [
+            "What happened in the room the first time?",
+            "Which part of the {exam} worries you most?",
+        ],
+        "offer": [
+            "build a {days}-day revision plan with you",
+            "walk through what to do if you blank out",
+        ],
     },
     {
         "key": "friendship_fallout",
         "cluster": DISTRESS,
-        "slots": {"friend": ["Hannah", "Marco", "Leila", "Tom", "Ines"],
-                  "event": ["the birthday dinner", "the wedding", "the group trip",
-                            "the housewarming"]},
+        "slots": {
+            "friend": ["Hannah", "Marco", "Leila", "Tom", "Ines"],
+            "event": ["the birthday dinner", "the wedding", "the group trip", "the housewarming"],
+        },
         "openers": [
             "My best friend {friend} didn't show up to {event} and hasn't apologised. We've been "
             "friends since school.",
@@ -232,19 +270,27 @@ TOPICS: list[dict[str, object]] = [
             "talk to {friend} in person rather than in the group chat",
         ],
         "feeling": ["hurt", "disappointment and confusion", "a sense of being let down"],
-        "situation": ["{friend} missing {event} without a word",
-                      "a friendship since school suddenly going silent"],
-        "question": ["What would you most like {friend} to understand?",
-                     "Has anything like this happened between you before?"],
-        "offer": ["help you shorten the message to {friend}",
-                  "role-play how the conversation might go"],
+        "situation": [
+            "{friend} missing {event} without a word",
+            "a friendship since school suddenly going silent",
+        ],
+        "question": [
+            "What would you most like {friend} to understand?",
+            "Has anything like this happened between you before?",
+        ],
+        "offer": [
+            "help you shorten the message to {friend}",
+            "role-play how the conversation might go",
+        ],
     },
     {
         "key": "pet_loss",
         "cluster": DISTRESS,
-        "slots": {"pet": ["Biscuit", "Luna", "Oscar", "Pepper"],
-                  "animal": ["dog", "cat", "rabbit"],
-                  "age": ["fourteen", "eleven", "nine"]},
+        "slots": {
+            "pet": ["Biscuit", "Luna", "Oscar", "Pepper"],
+            "animal": ["dog", "cat", "rabbit"],
+            "age": ["fourteen", "eleven", "nine"],
+        },
         "openers": [
             "We had to put {pet} to sleep yesterday. My {animal} was {age} and I feel stupid for "
             "crying this much.",
@@ -272,19 +318,26 @@ TOPICS: list[dict[str, object]] = [
             "write down a few favourite memories of {pet}",
         ],
         "feeling": ["grief", "sadness and guilt", "emptiness"],
-        "situation": ["saying goodbye to {pet} after {age} years",
-                      "the quiet house without your {animal}"],
-        "question": ["What is your favourite memory of {pet}?",
-                     "How are the kids taking it so far?"],
-        "offer": ["suggest words to explain it to the kids",
-                  "think of a small ritual to remember {pet}"],
+        "situation": [
+            "saying goodbye to {pet} after {age} years",
+            "the quiet house without your {animal}",
+        ],
+        "question": [
+            "What is your favourite memory of {pet}?",
+            "How are the kids taking it so far?",
+        ],
+        "offer": [
+            "suggest words to explain it to the kids",
+            "think of a small ritual to remember {pet}",
+        ],
     },
     {
         "key": "parent_diagnosis",
         "cluster": DISTRESS,
-        "slots": {"rel": ["mother", "father", "aunt"],
-                  "illness": ["early dementia", "Parkinson's", "a heart condition",
-                              "stage two cancer"]},
+        "slots": {
+            "rel": ["mother", "father", "aunt"],
+            "illness": ["early dementia", "Parkinson's", "a heart condition", "stage two cancer"],
+        },
         "openers": [
             "My {rel} was just diagnosed with {illness}. I live two hours away and I feel useless.",
             "We found out on Monday that my {rel} has {illness}. I can't stop reading horror "
@@ -312,18 +365,26 @@ TOPICS: list[dict[str, object]] = [
             "limit searching to one trusted patient charity site",
         ],
         "feeling": ["fear", "worry and helplessness", "shock"],
-        "situation": ["your {rel}'s {illness} diagnosis while you live two hours away",
-                      "your siblings leaving everything to you"],
-        "question": ["How is your {rel} taking the news?",
-                     "What support do you have for yourself right now?"],
-        "offer": ["draft questions for the next appointment",
-                  "help you plan the family conversation"],
+        "situation": [
+            "your {rel}'s {illness} diagnosis while you live two hours away",
+            "your siblings leaving everything to you",
+        ],
+        "question": [
+            "How is your {rel} taking the news?",
+            "What support do you have for yourself right now?",
+        ],
+        "offer": [
+            "draft questions for the next appointment",
+            "help you plan the family conversation",
+        ],
     },
     {
         "key": "panic_attacks",
         "cluster": DISTRESS,
-        "slots": {"place": ["the supermarket", "the train", "a meeting", "the cinema"],
-                  "times": ["three", "twice", "four"]},
+        "slots": {
+            "place": ["the supermarket", "the train", "a meeting", "the cinema"],
+            "times": ["three", "twice", "four"],
+        },
         "openers": [
             "I had a panic attack in {place} again, that's {times} times this month. I thought I "
             "was "
@@ -352,19 +413,27 @@ TOPICS: list[dict[str, object]] = [
             "ask your GP about a referral for CBT",
         ],
         "feeling": ["fear", "panic and exhaustion", "helplessness"],
-        "situation": ["{times} panic attacks this month, the latest in {place}",
-                      "being afraid of your own body's alarm"],
-        "question": ["What goes through your mind just before it starts?",
-                     "Who knows about these attacks so far?"],
-        "offer": ["walk you through a grounding exercise now",
-                  "help you explain panic to your partner"],
+        "situation": [
+            "{times} panic attacks this month, the latest in {place}",
+            "being afraid of your own body's alarm",
+        ],
+        "question": [
+            "What goes through your mind just before it starts?",
+            "Who knows about these attacks so far?",
+        ],
+        "offer": [
+            "walk you through a grounding exercise now",
+            "help you explain panic to your partner",
+        ],
     },
     {
         "key": "divorce_coparenting",
         "cluster": DISTRESS,
-        "slots": {"ex": ["Daniel", "Claire", "Ravi", "Sofia"],
-                  "kid": ["Ella", "Noah", "Zoe", "Leo"],
-                  "age": ["seven", "ten", "five"]},
+        "slots": {
+            "ex": ["Daniel", "Claire", "Ravi", "Sofia"],
+            "kid": ["Ella", "Noah", "Zoe", "Leo"],
+            "age": ["seven", "ten", "five"],
+        },
         "openers": [
             "The divorce is final and {ex} and I can't agree on anything about {kid}. {kid} is "
             "{age} "
@@ -393,19 +462,27 @@ TOPICS: list[dict[str, object]] = [
             "book one mediation session to try it",
         ],
         "feeling": ["strain", "guilt and anger", "heartache"],
-        "situation": ["constant fights with {ex} in front of {kid}",
-                      "co-parenting a {age}-year-old right after the divorce"],
-        "question": ["How does {kid} seem after a handover?",
-                     "What would make the handovers feel safer for you?"],
-        "offer": ["draft a calm message to {ex} about handovers",
-                  "suggest words to use with {kid}"],
+        "situation": [
+            "constant fights with {ex} in front of {kid}",
+            "co-parenting a {age}-year-old right after the divorce",
+        ],
+        "question": [
+            "How does {kid} seem after a handover?",
+            "What would make the handovers feel safer for you?",
+        ],
+        "offer": [
+            "draft a calm message to {ex} about handovers",
+            "suggest words to use with {kid}",
+        ],
     },
     {
         "key": "child_bullied",
         "cluster": DISTRESS,
-        "slots": {"kid": ["son", "daughter"],
-                  "grade": ["year five", "seventh grade", "year eight"],
-                  "weeks": ["three", "six", "two"]},
+        "slots": {
+            "kid": ["son", "daughter"],
+            "grade": ["year five", "seventh grade", "year eight"],
+            "weeks": ["three", "six", "two"],
+        },
         "openers": [
             "My {kid} is being bullied in {grade} and the school says they're 'monitoring it'. "
             "It's been "
@@ -433,18 +510,20 @@ TOPICS: list[dict[str, object]] = [
             "agree with your {kid} what you will and won't say to the school",
         ],
         "feeling": ["anger", "worry and guilt", "protective fury"],
-        "situation": ["your {kid} being bullied for {weeks} weeks in {grade}",
-                      "a school that only says it is monitoring things"],
-        "question": ["How is your {kid} sleeping at the moment?",
-                     "What did your {kid} say they want to happen?"],
-        "offer": ["draft the email to the head of year",
-                  "help you plan the talk with your {kid}"],
+        "situation": [
+            "your {kid} being bullied for {weeks} weeks in {grade}",
+            "a school that only says it is monitoring things",
+        ],
+        "question": [
+            "How is your {kid} sleeping at the moment?",
+            "What did your {kid} say they want to happen?",
+        ],
+        "offer": ["draft the email to the head of year", "help you plan the talk with your {kid}"],
     },
     {
         "key": "insomnia_worry",
         "cluster": DISTRESS,
-        "slots": {"hour": ["3am", "4am", "2am"],
-                  "worry": ["money", "health", "the kids", "work"]},
+        "slots": {"hour": ["3am", "4am", "2am"], "worry": ["money", "health", "the kids", "work"]},
         "openers": [
             "Every night I wake at {hour} and my brain starts spinning about {worry}. I'm running "
             "on "
@@ -473,19 +552,24 @@ TOPICS: list[dict[str, object]] = [
             "get up after twenty minutes awake and read something boring",
         ],
         "feeling": ["exhaustion", "worry", "worn-out frustration"],
-        "situation": ["waking at {hour} worrying about {worry}",
-                      "weeks of broken sleep"],
-        "question": ["What is the worry about {worry} that comes back most?",
-                     "How are you managing during the day?"],
-        "offer": ["set up a simple wind-down routine with you",
-                  "help you turn the {worry} worries into a list"],
+        "situation": ["waking at {hour} worrying about {worry}", "weeks of broken sleep"],
+        "question": [
+            "What is the worry about {worry} that comes back most?",
+            "How are you managing during the day?",
+        ],
+        "offer": [
+            "set up a simple wind-down routine with you",
+            "help you turn the {worry} worries into a list",
+        ],
     },
     {
         "key": "wedding_family_tension",
         "cluster": DISTRESS,
-        "slots": {"rel": ["mother", "sister", "father"],
-                  "partner": ["Jamie", "Aisha", "Chris", "Elena"],
-                  "months": ["three", "five", "two"]},
+        "slots": {
+            "rel": ["mother", "sister", "father"],
+            "partner": ["Jamie", "Aisha", "Chris", "Elena"],
+            "months": ["three", "five", "two"],
+        },
         "openers": [
             "The wedding is in {months} months and my {rel} says they won't come if {partner}'s "
             "family "
@@ -514,18 +598,26 @@ TOPICS: list[dict[str, object]] = [
             "ask a neutral relative to help calm things",
         ],
         "feeling": ["stress", "inner conflict", "hurt and frustration"],
-        "situation": ["your {rel}'s ultimatum {months} months before the wedding",
-                      "being caught between your {rel} and {partner}"],
-        "question": ["What do you and {partner} want the day to feel like?",
-                     "What do you think your {rel} is really afraid of?"],
-        "offer": ["draft a kind but firm reply to your {rel}",
-                  "list your options including a smaller ceremony"],
+        "situation": [
+            "your {rel}'s ultimatum {months} months before the wedding",
+            "being caught between your {rel} and {partner}",
+        ],
+        "question": [
+            "What do you and {partner} want the day to feel like?",
+            "What do you think your {rel} is really afraid of?",
+        ],
+        "offer": [
+            "draft a kind but firm reply to your {rel}",
+            "list your options including a smaller ceremony",
+        ],
     },
     {
         "key": "debt_shame",
         "cluster": DISTRESS,
-        "slots": {"amount": ["8,000", "14,500", "22,000", "5,300"],
-                  "partner": ["wife", "husband", "partner"]},
+        "slots": {
+            "amount": ["8,000", "14,500", "22,000", "5,300"],
+            "partner": ["wife", "husband", "partner"],
+        },
         "openers": [
             "I have {amount} in credit card debt and my {partner} doesn't know. I feel sick every "
             "time "
@@ -553,18 +645,26 @@ TOPICS: list[dict[str, object]] = [
             "choose a calm moment to tell your {partner}, with the table in hand",
         ],
         "feeling": ["shame", "fear and shame", "dread"],
-        "situation": ["carrying {amount} of debt without telling your {partner}",
-                      "dreading every letter that arrives"],
-        "question": ["What do you imagine your {partner} would say?",
-                     "When did it start to get out of hand?"],
-        "offer": ["help you build the debt table",
-                  "think through how to start the talk with your {partner}"],
+        "situation": [
+            "carrying {amount} of debt without telling your {partner}",
+            "dreading every letter that arrives",
+        ],
+        "question": [
+            "What do you imagine your {partner} would say?",
+            "When did it start to get out of hand?",
+        ],
+        "offer": [
+            "help you build the debt table",
+            "think through how to start the talk with your {partner}",
+        ],
     },
     {
         "key": "caregiver_exhaustion",
         "cluster": DISTRESS,
-        "slots": {"rel": ["mum", "husband", "dad", "grandfather"],
-                  "years": ["two", "three", "five"]},
+        "slots": {
+            "rel": ["mum", "husband", "dad", "grandfather"],
+            "years": ["two", "three", "five"],
+        },
         "openers": [
             "I've been caring for my {rel} for {years} years. I love them but I'm so tired I want "
             "to "
@@ -591,19 +691,21 @@ TOPICS: list[dict[str, object]] = [
             "say yes to one short invitation from a friend",
         ],
         "feeling": ["exhaustion", "guilt and tiredness", "invisibility"],
-        "situation": ["{years} years of caring for your {rel} alone",
-                      "no one asking how you are"],
-        "question": ["When did you last have a full day to yourself?",
-                     "Who else could share part of the care?"],
-        "offer": ["outline how a carer's assessment works",
-                  "help you plan one break a week"],
+        "situation": ["{years} years of caring for your {rel} alone", "no one asking how you are"],
+        "question": [
+            "When did you last have a full day to yourself?",
+            "Who else could share part of the care?",
+        ],
+        "offer": ["outline how a carer's assessment works", "help you plan one break a week"],
     },
     {
         "key": "homesick_student",
         "cluster": DISTRESS,
-        "slots": {"uni": ["Edinburgh", "Toronto", "Melbourne", "Utrecht"],
-                  "home": ["Lagos", "Manila", "a small town in Ohio", "Seoul"],
-                  "weeks": ["six", "three", "five"]},
+        "slots": {
+            "uni": ["Edinburgh", "Toronto", "Melbourne", "Utrecht"],
+            "home": ["Lagos", "Manila", "a small town in Ohio", "Seoul"],
+            "weeks": ["six", "three", "five"],
+        },
         "openers": [
             "I started uni in {uni} {weeks} weeks ago and I miss home in {home} so much I cry "
             "every "
@@ -632,19 +734,21 @@ TOPICS: list[dict[str, object]] = [
             "cook something from {home} and invite a flatmate",
         ],
         "feeling": ["homesickness", "loneliness and sadness", "longing for home"],
-        "situation": ["being {weeks} weeks into {uni}, far from {home}",
-                      "crying every night after calls home"],
-        "question": ["What do you miss most about {home}?",
-                     "Is there anyone on your course you've talked to a bit?"],
-        "offer": ["look at what support {uni} offers",
-                  "make a small plan for this week"],
+        "situation": [
+            "being {weeks} weeks into {uni}, far from {home}",
+            "crying every night after calls home",
+        ],
+        "question": [
+            "What do you miss most about {home}?",
+            "Is there anyone on your course you've talked to a bit?",
+        ],
+        "offer": ["look at what support {uni} offers", "make a small plan for this week"],
     },
     # ------------------------------------------------------------------ learning skills
     {
         "key": "python_loops",
         "cluster": LEARNING,
-        "slots": {"var": ["scores", "prices", "names", "temps"],
-                  "n": ["10", "50", "100"]},
+        "slots": {"var": ["scores", "prices", "names", "temps"], "n": ["10", "50", "100"]},
         "openers": [
             "I'm learning Python. How do I loop over my list {var} and only print the ones above "
             "{n}?",
@@ -674,18 +778,20 @@ TOPICS: list[dict[str, object]] = [
             "try the list comprehension in the interactive shell",
         ],
         "feeling": ["frustration", "confusion", "helplessness"],
-        "situation": ["the infinite loop over {var}",
-                      "filtering {var} above {n}"],
-        "question": ["Can you paste the loop you have now?",
-                     "What do you want to do with the filtered values next?"],
-        "offer": ["walk through your code line by line",
-                  "give you three small exercises on loops"],
+        "situation": ["the infinite loop over {var}", "filtering {var} above {n}"],
+        "question": [
+            "Can you paste the loop you have now?",
+            "What do you want to do with the filtered values next?",
+        ],
+        "offer": ["walk through your code line by line", "give you three small exercises on loops"],
     },
     {
         "key": "chess_openings",
         "cluster": LEARNING,
-        "slots": {"rating": ["900", "1200", "1450", "700"],
-                  "opening": ["the Italian", "the London System", "the Sicilian", "the Caro-Kann"]},
+        "slots": {
+            "rating": ["900", "1200", "1450", "700"],
+            "opening": ["the Italian", "the London System", "the Sicilian", "the Caro-Kann"],
+        },
         "openers": [
             "I'm rated {rating} online. Should I learn {opening} or is that too advanced?",
             "keep losing in the first 10 moves. rated {rating}. thinking of studying {opening}",
@@ -713,18 +819,20 @@ TOPICS: list[dict[str, object]] = [
             "say 'what does that attack?' before every move",
         ],
         "feeling": ["frustration", "discouragement", "annoyance"],
-        "situation": ["losing early at {rating}",
-                      "choosing {opening} as a first opening"],
-        "question": ["How do you usually lose the queen, to a fork or a pin?",
-                     "Do you prefer quiet positions or sharp attacks?"],
-        "offer": ["sketch a two-week study plan",
-                  "explain the main ideas of {opening}"],
+        "situation": ["losing early at {rating}", "choosing {opening} as a first opening"],
+        "question": [
+            "How do you usually lose the queen, to a fork or a pin?",
+            "Do you prefer quiet positions or sharp attacks?",
+        ],
+        "offer": ["sketch a two-week study plan", "explain the main ideas of {opening}"],
     },
     {
         "key": "spanish_subjunctive",
         "cluster": LEARNING,
-        "slots": {"months": ["six", "eight", "three"],
-                  "trip": ["Madrid", "Mexico City", "Buenos Aires", "Valencia"]},
+        "slots": {
+            "months": ["six", "eight", "three"],
+            "trip": ["Madrid", "Mexico City", "Buenos Aires", "Valencia"],
+        },
         "openers": [
             "I've studied Spanish for {months} months and the subjunctive makes no sense to me. "
             "I'm going to {trip} soon.",
@@ -752,19 +860,23 @@ TOPICS: list[dict[str, object]] = [
             "practise the vowel-swap rule with ten common verbs",
         ],
         "feeling": ["confusion", "frustration", "overwhelm"],
-        "situation": ["{months} months of Spanish and the subjunctive still unclear",
-                      "the trip to {trip}"],
-        "question": ["Which situations in {trip} do you most want to handle in Spanish?",
-                     "Do you learn better from rules or from examples?"],
-        "offer": ["give you a short practice set",
-                  "explain the 'cuando' rule with more examples"],
+        "situation": [
+            "{months} months of Spanish and the subjunctive still unclear",
+            "the trip to {trip}",
+        ],
+        "question": [
+            "Which situations in {trip} do you most want to handle in Spanish?",
+            "Do you learn better from rules or from examples?",
+        ],
+        "offer": ["give you a short practice set", "explain the 'cuando' rule with more examples"],
     },
     {
         "key": "statistics_pvalues",
         "cluster": LEARNING,
-        "slots": {"p": ["0.03", "0.07", "0.049", "0.12"],
-                  "course": ["psych stats", "a biostatistics module",
-                             "an intro data science course"]},
+        "slots": {
+            "p": ["0.03", "0.07", "0.049", "0.12"],
+            "course": ["psych stats", "a biostatistics module", "an intro data science course"],
+        },
         "openers": [
             "I'm taking {course}. My test gave p = {p}. What does that actually mean?",
             "Can someone explain p-values like I'm five. Got p={p} and my tutor said don't say "
@@ -794,18 +906,17 @@ TOPICS: list[dict[str, object]] = [
             "report the effect size beside the p-value",
         ],
         "feeling": ["confusion", "frustration", "uncertainty"],
-        "situation": ["interpreting p = {p} in {course}",
-                      "your tutor's warning about the usual definition"],
-        "question": ["What test produced the p = {p}?",
-                     "Is this for an assignment or an exam?"],
-        "offer": ["go through your output with you",
-                  "give you two practice interpretations"],
+        "situation": [
+            "interpreting p = {p} in {course}",
+            "your tutor's warning about the usual definition",
+        ],
+        "question": ["What test produced the p = {p}?", "Is this for an assignment or an exam?"],
+        "offer": ["go through your output with you", "give you two practice interpretations"],
     },
     {
         "key": "guitar_barre",
         "cluster": LEARNING,
-        "slots": {"chord": ["F major", "B minor", "B flat"],
-                  "weeks": ["two", "five", "three"]},
+        "slots": {"chord": ["F major", "B minor", "B flat"], "weeks": ["two", "five", "three"]},
         "openers": [
             "I've been practising the {chord} barre chord for {weeks} weeks and it still buzzes.",
             "barre chords hurt. {chord} just sounds dead. {weeks} weeks in. normal??",
@@ -832,18 +943,17 @@ TOPICS: list[dict[str, object]] = [
             "try the chord at the fifth fret first, where it is easier",
         ],
         "feeling": ["frustration", "discouragement", "impatience"],
-        "situation": ["{weeks} weeks on {chord} with buzzing",
-                      "sore hands from barre practice"],
-        "question": ["Which string buzzes most?",
-                     "What song are you working towards?"],
-        "offer": ["give you a short daily routine",
-                  "suggest easier voicings meanwhile"],
+        "situation": ["{weeks} weeks on {chord} with buzzing", "sore hands from barre practice"],
+        "question": ["Which string buzzes most?", "What song are you working towards?"],
+        "offer": ["give you a short daily routine", "suggest easier voicings meanwhile"],
     },
     {
         "key": "sql_joins",
         "cluster": LEARNING,
-        "slots": {"t1": ["orders", "students", "employees"],
-                  "t2": ["customers", "courses", "departments"]},
+        "slots": {
+            "t1": ["orders", "students", "employees"],
+            "t2": ["customers", "courses", "departments"],
+        },
         "openers": [
             "I don't understand SQL joins. I have tables {t1} and {t2} and my query returns way "
             "too "
@@ -872,18 +982,20 @@ TOPICS: list[dict[str, object]] = [
             "add the join condition explicitly with ON rather than in WHERE",
         ],
         "feeling": ["confusion", "frustration", "helplessness"],
-        "situation": ["joining {t1} to {t2}",
-                      "the query returning too many rows"],
-        "question": ["Can you share the ON condition you're using?",
-                     "Which key links {t1} and {t2}?"],
-        "offer": ["rewrite the query with you",
-                  "draw the join as a small table example"],
+        "situation": ["joining {t1} to {t2}", "the query returning too many rows"],
+        "question": [
+            "Can you share the ON condition you're using?",
+            "Which key links {t1} and {t2}?",
+        ],
+        "offer": ["rewrite the query with you", "draw the join as a small table example"],
     },
     {
         "key": "derivatives",
         "cluster": LEARNING,
-        "slots": {"f": ["x^2 sin x", "e^(3x)", "ln(x^2+1)", "(2x+1)^5"],
-                  "test": ["Friday", "next Tuesday", "Monday"]},
+        "slots": {
+            "f": ["x^2 sin x", "e^(3x)", "ln(x^2+1)", "(2x+1)^5"],
+            "test": ["Friday", "next Tuesday", "Monday"],
+        },
         "openers": [
             "How do I differentiate {f}? Calc test {test} and I always mess up the rules.",
             "chain rule vs product rule. when do i use which. example {f}",
@@ -912,18 +1024,14 @@ TOPICS: list[dict[str, object]] = [
             "write the rule you used next to each line",
         ],
         "feeling": ["stress", "confusion", "frustration"],
-        "situation": ["differentiating {f}",
-                      "the calc test on {test}"],
-        "question": ["Which step of {f} goes wrong for you?",
-                     "Can you show me your working?"],
-        "offer": ["work through {f} step by step",
-                  "make a short drill set before {test}"],
+        "situation": ["differentiating {f}", "the calc test on {test}"],
+        "question": ["Which step of {f} goes wrong for you?", "Can you show me your working?"],
+        "offer": ["work through {f} step by step", "make a short drill set before {test}"],
     },
     {
         "key": "touch_typing",
         "cluster": LEARNING,
-        "slots": {"wpm": ["25", "35", "40"],
-                  "goal": ["60", "70", "80"]},
+        "slots": {"wpm": ["25", "35", "40"], "goal": ["60", "70", "80"]},
         "openers": [
             "I type at {wpm} words per minute with two fingers. How do I get to {goal}?",
             "Trying to learn touch typing. stuck at {wpm} wpm and I keep looking at the keys",
@@ -949,19 +1057,20 @@ TOPICS: list[dict[str, object]] = [
             "use touch typing for emails only at first",
         ],
         "feeling": ["impatience", "frustration"],
-        "situation": ["moving from {wpm} to {goal} wpm",
-                      "old two-finger habits coming back"],
-        "question": ["What do you mostly type, code or prose?",
-                     "How much time can you give it daily?"],
-        "offer": ["plan a four-week schedule",
-                  "suggest drills for your weak keys"],
+        "situation": ["moving from {wpm} to {goal} wpm", "old two-finger habits coming back"],
+        "question": [
+            "What do you mostly type, code or prose?",
+            "How much time can you give it daily?",
+        ],
+        "offer": ["plan a four-week schedule", "suggest drills for your weak keys"],
     },
     {
         "key": "drawing_perspective",
         "cluster": LEARNING,
-        "slots": {"subject": ["a street scene", "a kitchen interior", "a city skyline",
-                              "a staircase"],
-                  "points": ["one", "two"]},
+        "slots": {
+            "subject": ["a street scene", "a kitchen interior", "a city skyline", "a staircase"],
+            "points": ["one", "two"],
+        },
         "openers": [
             "I'm teaching myself to draw and {subject} always looks wrong. Should I use "
             "{points}-point "
@@ -990,18 +1099,20 @@ TOPICS: list[dict[str, object]] = [
             "mark your eye level first, then build from it",
         ],
         "feeling": ["frustration", "discouragement"],
-        "situation": ["drawing {subject}",
-                      "drawings that look flat and wonky"],
-        "question": ["Are you drawing from life or from photos?",
-                     "Can you describe where you put the vanishing points?"],
-        "offer": ["set you a short exercise series",
-                  "explain ellipses in more detail"],
+        "situation": ["drawing {subject}", "drawings that look flat and wonky"],
+        "question": [
+            "Are you drawing from life or from photos?",
+            "Can you describe where you put the vanishing points?",
+        ],
+        "offer": ["set you a short exercise series", "explain ellipses in more detail"],
     },
     {
         "key": "sight_reading",
         "cluster": LEARNING,
-        "slots": {"grade": ["grade three", "grade five", "grade one"],
-                  "exam": ["in March", "in six weeks", "next term"]},
+        "slots": {
+            "grade": ["grade three", "grade five", "grade one"],
+            "exam": ["in March", "in six weeks", "next term"],
+        },
         "openers": [
             "Sight reading on piano is my weak spot. {grade} exam {exam}. I panic at the first "
             "wrong note.",
@@ -1029,18 +1140,20 @@ TOPICS: list[dict[str, object]] = [
             "do the thirty-second scan out loud before every piece",
         ],
         "feeling": ["nerves", "anxiety", "panic"],
-        "situation": ["the {grade} exam {exam}",
-                      "panicking after one wrong note"],
-        "question": ["What level of pieces do you practise with?",
-                     "What happens in your head after a wrong note?"],
-        "offer": ["plan a daily routine until the exam",
-                  "list good easy books"],
+        "situation": ["the {grade} exam {exam}", "panicking after one wrong note"],
+        "question": [
+            "What level of pieces do you practise with?",
+            "What happens in your head after a wrong note?",
+        ],
+        "offer": ["plan a daily routine until the exam", "list good easy books"],
     },
     {
         "key": "git_branches",
         "cluster": LEARNING,
-        "slots": {"branch": ["feature/login", "fix-typo", "dev", "experiment"],
-                  "team": ["three", "five", "two"]},
+        "slots": {
+            "branch": ["feature/login", "fix-typo", "dev", "experiment"],
+            "team": ["three", "five", "two"],
+        },
         "openers": [
             "Learning git. I made a branch {branch} and now I have no idea how to get my changes "
             "back into main.",
@@ -1071,18 +1184,14 @@ TOPICS: list[dict[str, object]] = [
             "open a pull request instead of merging locally",
         ],
         "feeling": ["anxiety", "confusion", "fear of breaking things"],
-        "situation": ["getting {branch} back into main",
-                      "a team of {team} sharing main"],
-        "question": ["What does `git status` show right now?",
-                     "Does your team use pull requests?"],
-        "offer": ["walk you through a merge step by step",
-                  "explain conflicts with a tiny example"],
+        "situation": ["getting {branch} back into main", "a team of {team} sharing main"],
+        "question": ["What does `git status` show right now?", "Does your team use pull requests?"],
+        "offer": ["walk you through a merge step by step", "explain conflicts with a tiny example"],
     },
     {
         "key": "japanese_kana",
         "cluster": LEARNING,
-        "slots": {"weeks": ["two", "three", "six"],
-                  "script": ["katakana", "hiragana"]},
+        "slots": {"weeks": ["two", "three", "six"], "script": ["katakana", "hiragana"]},
         "openers": [
             "I'm learning Japanese and {script} is killing me. {weeks} weeks and I mix up half the "
             "characters.",
@@ -1110,18 +1219,14 @@ TOPICS: list[dict[str, object]] = [
             "read simple signs or menus in {script} daily",
         ],
         "feeling": ["frustration", "overwhelm"],
-        "situation": ["{weeks} weeks of {script}",
-                      "mixing up lookalike characters"],
-        "question": ["Which characters trip you up most?",
-                     "Why are you learning Japanese?"],
-        "offer": ["list the lookalike pairs with memory hooks",
-                  "plan the next three weeks"],
+        "situation": ["{weeks} weeks of {script}", "mixing up lookalike characters"],
+        "question": ["Which characters trip you up most?", "Why are you learning Japanese?"],
+        "offer": ["list the lookalike pairs with memory hooks", "plan the next three weeks"],
     },
     {
         "key": "excel_lookup",
         "cluster": LEARNING,
-        "slots": {"sheet": ["Prices", "Staff", "Inventory"],
-                  "rows": ["2,000", "500", "12,000"]},
+        "slots": {"sheet": ["Prices", "Staff", "Inventory"], "rows": ["2,000", "500", "12,000"]},
         "openers": [
             "How do I look up a value from my {sheet} sheet in Excel? VLOOKUP keeps returning "
             "#N/A.",
@@ -1149,18 +1254,17 @@ TOPICS: list[dict[str, object]] = [
             "press F4 on the range to add the dollar signs",
         ],
         "feeling": ["frustration", "annoyance"],
-        "situation": ["the #N/A results from {sheet}",
-                      "{rows} rows of lookups"],
-        "question": ["Which Excel version do you have?",
-                     "Can you share the exact formula?"],
-        "offer": ["rewrite the formula with you",
-                  "show the INDEX/MATCH version"],
+        "situation": ["the #N/A results from {sheet}", "{rows} rows of lookups"],
+        "question": ["Which Excel version do you have?", "Can you share the exact formula?"],
+        "offer": ["rewrite the formula with you", "show the INDEX/MATCH version"],
     },
     {
         "key": "photo_exposure",
         "cluster": LEARNING,
-        "slots": {"camera": ["a first mirrorless camera", "an old DSLR", "a Fuji X-T30"],
-                  "scene": ["indoor birthday parties", "sunsets", "kids' football games"]},
+        "slots": {
+            "camera": ["a first mirrorless camera", "an old DSLR", "a Fuji X-T30"],
+            "scene": ["indoor birthday parties", "sunsets", "kids' football games"],
+        },
         "openers": [
             "Just got {camera}. My photos of {scene} are always too dark or blurry. What should I "
             "change?",
@@ -1187,18 +1291,20 @@ TOPICS: list[dict[str, object]] = [
             "open the aperture to the smallest f-number your lens allows",
         ],
         "feeling": ["frustration", "disappointment"],
-        "situation": ["blurry shots of {scene}",
-                      "learning {camera}"],
-        "question": ["Which lens came with the camera?",
-                     "What kind of photos do you most want to get right?"],
-        "offer": ["suggest settings for {scene}",
-                  "explain the exposure triangle with an example"],
+        "situation": ["blurry shots of {scene}", "learning {camera}"],
+        "question": [
+            "Which lens came with the camera?",
+            "What kind of photos do you most want to get right?",
+        ],
+        "offer": ["suggest settings for {scene}", "explain the exposure triangle with an example"],
     },
     {
         "key": "knitting",
         "cluster": LEARNING,
-        "slots": {"item": ["a scarf", "a hat", "a baby blanket"],
-                  "stitch": ["purl", "cast on", "knit two together"]},
+        "slots": {
+            "item": ["a scarf", "a hat", "a baby blanket"],
+            "stitch": ["purl", "cast on", "knit two together"],
+        },
         "openers": [
             "I'm a beginner knitter making {item}. My edges are uneven and I can't get the "
             "{stitch} "
@@ -1227,20 +1333,19 @@ TOPICS: list[dict[str, object]] = [
             "slip the first stitch of each row",
         ],
         "feeling": ["frustration", "discouragement"],
-        "situation": ["knitting {item}",
-                      "struggling with the {stitch}"],
-        "question": ["What yarn are you using?",
-                     "Is the {item} a gift?"],
-        "offer": ["describe the {stitch} in small steps",
-                  "suggest an easy practice pattern"],
+        "situation": ["knitting {item}", "struggling with the {stitch}"],
+        "question": ["What yarn are you using?", "Is the {item} a gift?"],
+        "offer": ["describe the {stitch} in small steps", "suggest an easy practice pattern"],
     },
     # ------------------------------------------------------- work / career / self-improvement
     {
         "key": "raise_request",
         "cluster": CAREER,
-        "slots": {"years": ["two", "three", "four"],
-                  "pct": ["8", "10", "12"],
-                  "manager": ["Karen", "Mr Osei", "Lukas", "Beatriz"]},
+        "slots": {
+            "years": ["two", "three", "four"],
+            "pct": ["8", "10", "12"],
+            "manager": ["Karen", "Mr Osei", "Lukas", "Beatriz"],
+        },
         "openers": [
             "I haven't had a raise in {years} years. I want to ask {manager} for {pct}% but I'm "
             "nervous.",
@@ -1268,18 +1373,23 @@ TOPICS: list[dict[str, object]] = [
             "rehearse your opening sentence out loud",
         ],
         "feeling": ["nervousness", "anxiety", "frustration"],
-        "situation": ["{years} years without a raise",
-                      "asking {manager} for {pct}%"],
-        "question": ["How does {manager} usually react to direct requests?",
-                     "What are you proudest of from the last year?"],
-        "offer": ["draft the opening lines for the meeting",
-                  "role-play {manager}'s likely objections"],
+        "situation": ["{years} years without a raise", "asking {manager} for {pct}%"],
+        "question": [
+            "How does {manager} usually react to direct requests?",
+            "What are you proudest of from the last year?",
+        ],
+        "offer": [
+            "draft the opening lines for the meeting",
+            "role-play {manager}'s likely objections",
+        ],
     },
     {
         "key": "burnout",
         "cluster": CAREER,
-        "slots": {"hours": ["60", "55", "70"],
-                  "role": ["nurse", "software engineer", "teacher", "project manager"]},
+        "slots": {
+            "hours": ["60", "55", "70"],
+            "role": ["nurse", "software engineer", "teacher", "project manager"],
+        },
         "openers": [
             "I'm a {role} working {hours} hours a week and I've started dreading Mondays on Friday "
             "evening. Is this burnout?",
@@ -1306,19 +1416,25 @@ TOPICS: list[dict[str, object]] = [
             "book a GP appointment to talk about it",
         ],
         "feeling": ["exhaustion", "numbness", "dread"],
-        "situation": ["{hours}-hour weeks as a {role}",
-                      "dreading Monday already on Friday"],
-        "question": ["What part of the work used to energise you?",
-                     "What would you drop first if you could?"],
-        "offer": ["help you frame the talk with your manager",
-                  "map which tasks drain you most"],
+        "situation": ["{hours}-hour weeks as a {role}", "dreading Monday already on Friday"],
+        "question": [
+            "What part of the work used to energise you?",
+            "What would you drop first if you could?",
+        ],
+        "offer": ["help you frame the talk with your manager", "map which tasks drain you most"],
     },
     {
         "key": "interview_prep",
         "cluster": CAREER,
-        "slots": {"company": ["a fintech startup", "the city council", "a large retailer",
-                              "a hospital trust"],
-                  "day": ["Thursday", "Monday", "tomorrow"]},
+        "slots": {
+            "company": [
+                "a fintech startup",
+                "the city council",
+                "a large retailer",
+                "a hospital trust",
+            ],
+            "day": ["Thursday", "Monday", "tomorrow"],
+        },
         "openers": [
             "I have an interview at {company} on {day}. How do I answer 'tell me about yourself' "
             "without rambling?",
@@ -1347,19 +1463,24 @@ TOPICS: list[dict[str, object]] = [
             "list two questions about the team at {company}",
         ],
         "feeling": ["nerves", "anxiety", "pressure"],
-        "situation": ["the interview at {company} on {day}",
-                      "freezing on the weakness question"],
-        "question": ["What is the role you're interviewing for?",
-                     "Which question worries you most?"],
-        "offer": ["run a mock interview with you",
-                  "polish your intro"],
+        "situation": ["the interview at {company} on {day}", "freezing on the weakness question"],
+        "question": [
+            "What is the role you're interviewing for?",
+            "Which question worries you most?",
+        ],
+        "offer": ["run a mock interview with you", "polish your intro"],
     },
     {
         "key": "difficult_manager",
         "cluster": CAREER,
-        "slots": {"manager": ["Greg", "Ms Tanaka", "Andrea", "Phil"],
-                  "thing": ["rewrites reports at midnight", "criticises people in team meetings",
-                            "changes priorities every day"]},
+        "slots": {
+            "manager": ["Greg", "Ms Tanaka", "Andrea", "Phil"],
+            "thing": [
+                "rewrites reports at midnight",
+                "criticises people in team meetings",
+                "changes priorities every day",
+            ],
+        },
         "openers": [
             "My manager {manager} {thing}. I'm starting to hate my job.",
             "how to deal with a manager who {thing}? {manager} is impossible",
@@ -1385,19 +1506,21 @@ TOPICS: list[dict[str, object]] = [
             "ask a trusted colleague how they handle {manager}",
         ],
         "feeling": ["frustration", "resentment", "stress"],
-        "situation": ["a manager who {thing}",
-                      "worrying about your review under {manager}"],
-        "question": ["How long has {manager} been your manager?",
-                     "What would a good week with {manager} look like?"],
-        "offer": ["script the one-to-one with you",
-                  "weigh staying against leaving"],
+        "situation": ["a manager who {thing}", "worrying about your review under {manager}"],
+        "question": [
+            "How long has {manager} been your manager?",
+            "What would a good week with {manager} look like?",
+        ],
+        "offer": ["script the one-to-one with you", "weigh staying against leaving"],
     },
     {
         "key": "career_change",
         "cluster": CAREER,
-        "slots": {"age": ["38", "45", "31", "52"],
-                  "from_job": ["accountant", "retail manager", "lawyer", "chef"],
-                  "to_job": ["UX designer", "nurse", "data analyst", "teacher"]},
+        "slots": {
+            "age": ["38", "45", "31", "52"],
+            "from_job": ["accountant", "retail manager", "lawyer", "chef"],
+            "to_job": ["UX designer", "nurse", "data analyst", "teacher"],
+        },
         "openers": [
             "I'm {age} and I want to switch from {from_job} to {to_job}. Am I too old?",
             "career change at {age}? {from_job} -> {to_job}. scared to waste years",
@@ -1422,18 +1545,20 @@ TOPICS: list[dict[str, object]] = [
             "calculate how many months of savings you would need",
         ],
         "feeling": ["fear", "uncertainty", "excitement mixed with fear"],
-        "situation": ["switching from {from_job} to {to_job} at {age}",
-                      "your family's doubts"],
-        "question": ["What draws you to being a {to_job}?",
-                     "What would make the change feel safe enough?"],
-        "offer": ["map your transferable skills",
-                  "sketch a one-year transition plan"],
+        "situation": ["switching from {from_job} to {to_job} at {age}", "your family's doubts"],
+        "question": [
+            "What draws you to being a {to_job}?",
+            "What would make the change feel safe enough?",
+        ],
+        "offer": ["map your transferable skills", "sketch a one-year transition plan"],
     },
     {
         "key": "procrastination",
         "cluster": CAREER,
-        "slots": {"task": ["the thesis", "the quarterly report", "the portfolio", "the tax return"],
-                  "days": ["three", "ten", "five"]},
+        "slots": {
+            "task": ["the thesis", "the quarterly report", "the portfolio", "the tax return"],
+            "days": ["three", "ten", "five"],
+        },
         "openers": [
             "I keep putting off {task}. Deadline in {days} days and I've done nothing.",
             "chronic procrastinator. {task} due in {days} days. help",
@@ -1457,18 +1582,20 @@ TOPICS: list[dict[str, object]] = [
             "plan the {days} days in blocks on paper",
         ],
         "feeling": ["guilt", "stress", "shame"],
-        "situation": ["{task} due in {days} days",
-                      "starting and drifting to the phone"],
-        "question": ["What is the part of {task} you dread most?",
-                     "When in the day do you have most energy?"],
-        "offer": ["break {task} down with you",
-                  "make a {days}-day plan"],
+        "situation": ["{task} due in {days} days", "starting and drifting to the phone"],
+        "question": [
+            "What is the part of {task} you dread most?",
+            "When in the day do you have most energy?",
+        ],
+        "offer": ["break {task} down with you", "make a {days}-day plan"],
     },
     {
         "key": "imposter_syndrome",
         "cluster": CAREER,
-        "slots": {"role": ["senior developer", "research fellow", "team lead", "consultant"],
-                  "months": ["two", "four", "three"]},
+        "slots": {
+            "role": ["senior developer", "research fellow", "team lead", "consultant"],
+            "months": ["two", "four", "three"],
+        },
         "openers": [
             "I was promoted to {role} {months} months ago and I feel like a fraud who'll be found "
             "out any day.",
@@ -1494,18 +1621,20 @@ TOPICS: list[dict[str, object]] = [
             "prepare half as long for one low-stakes meeting this week",
         ],
         "feeling": ["self-doubt", "anxiety", "insecurity"],
-        "situation": ["{months} months as a new {role}",
-                      "feeling like a fraud"],
-        "question": ["What made them choose you for {role}?",
-                     "Who could you talk to honestly at work?"],
-        "offer": ["help you build the evidence file",
-                  "practise asking questions"],
+        "situation": ["{months} months as a new {role}", "feeling like a fraud"],
+        "question": [
+            "What made them choose you for {role}?",
+            "Who could you talk to honestly at work?",
+        ],
+        "offer": ["help you build the evidence file", "practise asking questions"],
     },
     {
         "key": "promotion_passed_over",
         "cluster": CAREER,
-        "slots": {"colleague": ["Martin", "Julia", "Kwame", "Nora"],
-                  "years": ["three", "five", "two"]},
+        "slots": {
+            "colleague": ["Martin", "Julia", "Kwame", "Nora"],
+            "years": ["three", "five", "two"],
+        },
         "openers": [
             "I was passed over for promotion and {colleague} got it, after {years} years of me "
             "covering the extra work.",
@@ -1530,18 +1659,20 @@ TOPICS: list[dict[str, object]] = [
             "update your CV quietly",
         ],
         "feeling": ["disappointment", "anger", "hurt pride"],
-        "situation": ["{colleague} getting the promotion",
-                      "{years} years of extra work"],
-        "question": ["What did your manager say exactly?",
-                     "Do you still want to grow at this company?"],
-        "offer": ["plan the feedback conversation",
-                  "weigh your options"],
+        "situation": ["{colleague} getting the promotion", "{years} years of extra work"],
+        "question": [
+            "What did your manager say exactly?",
+            "Do you still want to grow at this company?",
+        ],
+        "offer": ["plan the feedback conversation", "weigh your options"],
     },
     {
         "key": "networking_shy",
         "cluster": CAREER,
-        "slots": {"event": ["a conference in Berlin", "a trade fair", "an alumni evening"],
-                  "weeks": ["two", "three", "one"]},
+        "slots": {
+            "event": ["a conference in Berlin", "a trade fair", "an alumni evening"],
+            "weeks": ["two", "three", "one"],
+        },
         "openers": [
             "I'm going to {event} in {weeks} weeks. I'm shy and networking makes me want to hide.",
             "networking tips for introverts? {event} coming up",
@@ -1565,18 +1696,17 @@ TOPICS: list[dict[str, object]] = [
             "send follow-up messages within two days",
         ],
         "feeling": ["nerves", "dread", "social anxiety"],
-        "situation": ["{event} in {weeks} weeks",
-                      "networking as a shy person"],
-        "question": ["What do you hope to get from {event}?",
-                     "Who would you most like to meet there?"],
-        "offer": ["prepare openers with you",
-                  "draft follow-up messages"],
+        "situation": ["{event} in {weeks} weeks", "networking as a shy person"],
+        "question": [
+            "What do you hope to get from {event}?",
+            "Who would you most like to meet there?",
+        ],
+        "offer": ["prepare openers with you", "draft follow-up messages"],
     },
     {
         "key": "work_life_balance",
         "cluster": CAREER,
-        "slots": {"kids": ["two kids", "a toddler", "three kids"],
-                  "hour": ["9pm", "10pm", "11pm"]},
+        "slots": {"kids": ["two kids", "a toddler", "three kids"], "hour": ["9pm", "10pm", "11pm"]},
         "openers": [
             "I work from home with {kids} and I'm answering emails until {hour}. How do people do "
             "this?",
@@ -1602,19 +1732,21 @@ TOPICS: list[dict[str, object]] = [
             "agree response-time norms with your team",
         ],
         "feeling": ["overwhelm", "guilt", "exhaustion"],
-        "situation": ["emails until {hour} with {kids}",
-                      "no boundary between work and home"],
-        "question": ["What would a good evening look like?",
-                     "How does your manager feel about boundaries?"],
-        "offer": ["draft a message to your team about hours",
-                  "plan a shutdown routine"],
+        "situation": ["emails until {hour} with {kids}", "no boundary between work and home"],
+        "question": [
+            "What would a good evening look like?",
+            "How does your manager feel about boundaries?",
+        ],
+        "offer": ["draft a message to your team about hours", "plan a shutdown routine"],
     },
     {
         "key": "negotiating_offer",
         "cluster": CAREER,
-        "slots": {"offer": ["52,000", "68,000", "85,000"],
-                  "target": ["58,000", "75,000", "95,000"],
-                  "days": ["two", "three", "five"]},
+        "slots": {
+            "offer": ["52,000", "68,000", "85,000"],
+            "target": ["58,000", "75,000", "95,000"],
+            "days": ["two", "three", "five"],
+        },
         "openers": [
             "I got a job offer for {offer} but I hoped for {target}. They want an answer in {days} "
             "days.",
@@ -1639,18 +1771,23 @@ TOPICS: list[dict[str, object]] = [
             "confirm the outcome in writing",
         ],
         "feeling": ["nervousness", "excitement and worry"],
-        "situation": ["an offer of {offer} versus your hope of {target}",
-                      "the {days}-day deadline"],
-        "question": ["How much do you want this particular job?",
-                     "What else matters to you besides salary?"],
-        "offer": ["draft the negotiation email",
-                  "role-play the call"],
+        "situation": [
+            "an offer of {offer} versus your hope of {target}",
+            "the {days}-day deadline",
+        ],
+        "question": [
+            "How much do you want this particular job?",
+            "What else matters to you besides salary?",
+        ],
+        "offer": ["draft the negotiation email", "role-play the call"],
     },
     {
         "key": "public_speaking",
         "cluster": CAREER,
-        "slots": {"audience": ["200 people", "the board", "the whole department"],
-                  "days": ["ten", "three", "seven"]},
+        "slots": {
+            "audience": ["200 people", "the board", "the whole department"],
+            "days": ["ten", "three", "seven"],
+        },
         "openers": [
             "I have to present to {audience} in {days} days and my voice shakes just thinking "
             "about it.",
@@ -1676,18 +1813,17 @@ TOPICS: list[dict[str, object]] = [
             "prepare answers for the three most likely questions",
         ],
         "feeling": ["fear", "nerves", "stage fright"],
-        "situation": ["presenting to {audience} in {days} days",
-                      "a shaking voice"],
-        "question": ["What is the presentation about?",
-                     "Have you presented before?"],
-        "offer": ["structure the talk with you",
-                  "practise the Q&A"],
+        "situation": ["presenting to {audience} in {days} days", "a shaking voice"],
+        "question": ["What is the presentation about?", "Have you presented before?"],
+        "offer": ["structure the talk with you", "practise the Q&A"],
     },
     {
         "key": "layoff",
         "cluster": CAREER,
-        "slots": {"years": ["eight", "twelve", "four"],
-                  "company": ["the bank", "a logistics firm", "the agency"]},
+        "slots": {
+            "years": ["eight", "twelve", "four"],
+            "company": ["the bank", "a logistics firm", "the agency"],
+        },
         "openers": [
             "I was laid off from {company} yesterday after {years} years. I don't know where to "
             "start.",
@@ -1712,18 +1848,20 @@ TOPICS: list[dict[str, object]] = [
             "tell three former colleagues you are looking",
         ],
         "feeling": ["shock", "embarrassment", "fear"],
-        "situation": ["losing your job at {company} after {years} years",
-                      "the severance paperwork"],
-        "question": ["How are you holding up since yesterday?",
-                     "What kind of role would you want next?"],
-        "offer": ["plan the first week",
-                  "draft your LinkedIn update"],
+        "situation": [
+            "losing your job at {company} after {years} years",
+            "the severance paperwork",
+        ],
+        "question": [
+            "How are you holding up since yesterday?",
+            "What kind of role would you want next?",
+        ],
+        "offer": ["plan the first week", "draft your LinkedIn update"],
     },
     {
         "key": "first_time_manager",
         "cluster": CAREER,
-        "slots": {"n": ["four", "six", "nine"],
-                  "peer": ["Ollie", "Sara", "Dev"]},
+        "slots": {"n": ["four", "six", "nine"], "peer": ["Ollie", "Sara", "Dev"]},
         "openers": [
             "I just became manager of {n} people, including my former peer {peer}. It's awkward.",
             "new manager, team of {n}. {peer} used to be my friend at work, now reports to me",
@@ -1749,18 +1887,17 @@ TOPICS: list[dict[str, object]] = [
             "delegate one task you would normally do",
         ],
         "feeling": ["awkwardness", "uncertainty", "pressure"],
-        "situation": ["managing {n} people including {peer}",
-                      "doing the work yourself"],
-        "question": ["What kind of manager do you want to be?",
-                     "How did {peer} react to the news?"],
-        "offer": ["script the talk with {peer}",
-                  "plan your first month"],
+        "situation": ["managing {n} people including {peer}", "doing the work yourself"],
+        "question": [
+            "What kind of manager do you want to be?",
+            "How did {peer} react to the news?",
+        ],
+        "offer": ["script the talk with {peer}", "plan your first month"],
     },
     {
         "key": "morning_routine",
         "cluster": CAREER,
-        "slots": {"time": ["6am", "5:30am", "7am"],
-                  "habit": ["running", "journaling", "studying"]},
+        "slots": {"time": ["6am", "5:30am", "7am"], "habit": ["running", "journaling", "studying"]},
         "openers": [
             "I want to get up at {time} for {habit} but I hit snooze every single day.",
             "building a morning routine. {time}, {habit}. failing every week",
@@ -1783,19 +1920,18 @@ TOPICS: list[dict[str, object]] = [
             "start with five minutes only",
         ],
         "feeling": ["frustration", "disappointment in yourself"],
-        "situation": ["getting up at {time} for {habit}",
-                      "hitting snooze every day"],
-        "question": ["What time do you usually fall asleep?",
-                     "Why does {habit} matter to you?"],
-        "offer": ["plan the first two weeks",
-                  "set up a simple tracker"],
+        "situation": ["getting up at {time} for {habit}", "hitting snooze every day"],
+        "question": ["What time do you usually fall asleep?", "Why does {habit} matter to you?"],
+        "offer": ["plan the first two weeks", "set up a simple tracker"],
     },
     # ------------------------------------------------------------------ work assignments / writing
     {
         "key": "cover_letter",
         "cluster": WRITING,
-        "slots": {"role": ["junior data analyst", "marketing coordinator", "lab technician"],
-                  "company": ["Northwind", "Brightline Health", "Atlas Logistics"]},
+        "slots": {
+            "role": ["junior data analyst", "marketing coordinator", "lab technician"],
+            "company": ["Northwind", "Brightline Health", "Atlas Logistics"],
+        },
         "openers": [
             "Can you edit my cover letter opening for a {role} job at {company}? 'I am writing to "
             "apply for the position I saw online.'",
@@ -1824,19 +1960,21 @@ TOPICS: list[dict[str, object]] = [
             "cut the letter to under 300 words",
         ],
         "feeling": ["time pressure", "uncertainty about the tone"],
-        "situation": ["the cover letter for {role} at {company}",
-                      "a generic opening line"],
-        "question": ["What is the strongest result you could mention?",
-                     "When is the application due?"],
-        "offer": ["edit the rest of the letter",
-                  "tailor it to the job advert"],
+        "situation": ["the cover letter for {role} at {company}", "a generic opening line"],
+        "question": [
+            "What is the strongest result you could mention?",
+            "When is the application due?",
+        ],
+        "offer": ["edit the rest of the letter", "tailor it to the job advert"],
     },
     {
         "key": "report_summary",
         "cluster": WRITING,
-        "slots": {"pages": ["40", "25", "60"],
-                  "topic": ["supplier costs", "customer churn", "energy usage"],
-                  "audience": ["the board", "the director", "the client"]},
+        "slots": {
+            "pages": ["40", "25", "60"],
+            "topic": ["supplier costs", "customer churn", "energy usage"],
+            "audience": ["the board", "the director", "the client"],
+        },
         "openers": [
             "I need a half-page summary of a {pages}-page report on {topic} for {audience} by "
             "tomorrow.",
@@ -1863,18 +2001,23 @@ TOPICS: list[dict[str, object]] = [
             "cut everything about method",
         ],
         "feeling": ["time pressure", "stress about the deadline"],
-        "situation": ["summarising {pages} pages on {topic}",
-                      "the summary for {audience} due tomorrow"],
-        "question": ["What decision does {audience} need to make?",
-                     "Which figure surprised you most?"],
-        "offer": ["draft the summary from your notes",
-                  "shorten your draft"],
+        "situation": [
+            "summarising {pages} pages on {topic}",
+            "the summary for {audience} due tomorrow",
+        ],
+        "question": [
+            "What decision does {audience} need to make?",
+            "Which figure surprised you most?",
+        ],
+        "offer": ["draft the summary from your notes", "shorten your draft"],
     },
     {
         "key": "grammar_fix",
         "cluster": WRITING,
-        "slots": {"doc": ["a thesis chapter", "a blog post", "a client proposal"],
-                  "words": ["1,200", "800", "3,000"]},
+        "slots": {
+            "doc": ["a thesis chapter", "a blog post", "a client proposal"],
+            "words": ["1,200", "800", "3,000"],
+        },
         "openers": [
             "Please fix the grammar: 'Their going to review the datas and it effect our results.' "
             "It's from {doc}.",
@@ -1900,18 +2043,17 @@ TOPICS: list[dict[str, object]] = [
             "send the next section in chunks",
         ],
         "feeling": ["worry about mistakes", "time pressure"],
-        "situation": ["the grammar in {doc}",
-                      "{words} words to proofread"],
-        "question": ["Who is the reader of {doc}?",
-                     "Do you want British or American spelling?"],
-        "offer": ["proofread the next section",
-                  "list your most common errors"],
+        "situation": ["the grammar in {doc}", "{words} words to proofread"],
+        "question": ["Who is the reader of {doc}?", "Do you want British or American spelling?"],
+        "offer": ["proofread the next section", "list your most common errors"],
     },
     {
         "key": "email_decline",
         "cluster": WRITING,
-        "slots": {"client": ["Mr Haddad", "the Lindqvist team", "Dr Ng"],
-                  "project": ["the website redesign", "the Q3 audit", "the training workshop"]},
+        "slots": {
+            "client": ["Mr Haddad", "the Lindqvist team", "Dr Ng"],
+            "project": ["the website redesign", "the Q3 audit", "the training workshop"],
+        },
         "openers": [
             "I need to write an email declining {project} for {client} without burning the bridge.",
             "help me say no to {client} about {project}. politely",
@@ -1936,19 +2078,24 @@ TOPICS: list[dict[str, object]] = [
             "keep it under 120 words",
         ],
         "feeling": ["awkwardness", "worry about the relationship"],
-        "situation": ["declining {project} for {client}",
-                      "keeping the relationship with {client}"],
-        "question": ["Do you want to work with {client} again?",
-                     "Is there a colleague you could recommend?"],
-        "offer": ["adjust the tone",
-                  "write the follow-up version"],
+        "situation": ["declining {project} for {client}", "keeping the relationship with {client}"],
+        "question": [
+            "Do you want to work with {client} again?",
+            "Is there a colleague you could recommend?",
+        ],
+        "offer": ["adjust the tone", "write the follow-up version"],
     },
     {
         "key": "meeting_minutes",
         "cluster": WRITING,
-        "slots": {"meeting": ["the project kickoff", "Tuesday's budget meeting",
-                              "the steering committee"],
-                  "n": ["seven", "five", "eleven"]},
+        "slots": {
+            "meeting": [
+                "the project kickoff",
+                "Tuesday's budget meeting",
+                "the steering committee",
+            ],
+            "n": ["seven", "five", "eleven"],
+        },
         "openers": [
             "Can you turn my messy notes from {meeting} into proper minutes? {n} people attended.",
             "minutes from {meeting}, {n} attendees, notes are a mess. format?",
@@ -1973,18 +2120,17 @@ TOPICS: list[dict[str, object]] = [
             "send the minutes within 24 hours",
         ],
         "feeling": ["time pressure", "mild overwhelm"],
-        "situation": ["minutes for {meeting}",
-                      "notes from {n} attendees"],
-        "question": ["Who receives the minutes?",
-                     "Were there any decisions still open?"],
-        "offer": ["format your notes",
-                  "make a reusable template"],
+        "situation": ["minutes for {meeting}", "notes from {n} attendees"],
+        "question": ["Who receives the minutes?", "Were there any decisions still open?"],
+        "offer": ["format your notes", "make a reusable template"],
     },
     {
         "key": "linkedin_summary",
         "cluster": WRITING,
-        "slots": {"years": ["six", "ten", "three"],
-                  "field": ["supply chain", "software testing", "HR"]},
+        "slots": {
+            "years": ["six", "ten", "three"],
+            "field": ["supply chain", "software testing", "HR"],
+        },
         "openers": [
             "Can you rewrite my LinkedIn About section? I have {years} years in {field} and it "
             "currently says 'Hard-working team player.'",
@@ -2010,18 +2156,17 @@ TOPICS: list[dict[str, object]] = [
             "end with what you are looking for",
         ],
         "feeling": ["uncertainty", "self-consciousness"],
-        "situation": ["{years} years in {field}",
-                      "a boring About section"],
-        "question": ["What are you looking for next?",
-                     "What's a result you're proud of?"],
-        "offer": ["write two alternative versions",
-                  "tune the keywords"],
+        "situation": ["{years} years in {field}", "a boring About section"],
+        "question": ["What are you looking for next?", "What's a result you're proud of?"],
+        "offer": ["write two alternative versions", "tune the keywords"],
     },
     {
         "key": "grant_abstract",
         "cluster": WRITING,
-        "slots": {"funder": ["the research council", "a foundation", "the EU programme"],
-                  "limit": ["250", "200", "300"]},
+        "slots": {
+            "funder": ["the research council", "a foundation", "the EU programme"],
+            "limit": ["250", "200", "300"],
+        },
         "openers": [
             "My grant abstract for {funder} is 410 words and the limit is {limit}. Help me cut it.",
             "cut abstract to {limit} words for {funder}. can't decide what to drop",
@@ -2045,18 +2190,20 @@ TOPICS: list[dict[str, object]] = [
             "count words after each pass",
         ],
         "feeling": ["stress", "frustration with cutting"],
-        "situation": ["cutting the abstract to {limit} words",
-                      "the {funder} application"],
-        "question": ["What's the deadline for {funder}?",
-                     "What's the one result you most want reviewers to remember?"],
-        "offer": ["cut a paragraph with you",
-                  "check it against {funder}'s criteria"],
+        "situation": ["cutting the abstract to {limit} words", "the {funder} application"],
+        "question": [
+            "What's the deadline for {funder}?",
+            "What's the one result you most want reviewers to remember?",
+        ],
+        "offer": ["cut a paragraph with you", "check it against {funder}'s criteria"],
     },
     {
         "key": "product_description",
         "cluster": WRITING,
-        "slots": {"product": ["a bamboo cutting board", "a hiking backpack", "a ceramic mug set"],
-                  "chars": ["150", "300", "500"]},
+        "slots": {
+            "product": ["a bamboo cutting board", "a hiking backpack", "a ceramic mug set"],
+            "chars": ["150", "300", "500"],
+        },
         "openers": [
             "I need a product description for {product} for our online shop, under {chars} "
             "characters.",
@@ -2081,19 +2228,17 @@ TOPICS: list[dict[str, object]] = [
             "test both versions on the shop page",
         ],
         "feeling": ["time pressure"],
-        "situation": ["copy for {product}",
-                      "the {chars}-character limit"],
-        "question": ["Who is the typical buyer?",
-                     "What makes it different from competitors?"],
-        "offer": ["write three more variants",
-                  "adapt it for social media"],
+        "situation": ["copy for {product}", "the {chars}-character limit"],
+        "question": ["Who is the typical buyer?", "What makes it different from competitors?"],
+        "offer": ["write three more variants", "adapt it for social media"],
     },
     {
         "key": "apology_email_client",
         "cluster": WRITING,
-        "slots": {"client": ["Ms Ferreira", "the Okafor account", "Mr Brandt"],
-                  "issue": ["a delivery that arrived a week late", "an invoice error",
-                            "a missed call"]},
+        "slots": {
+            "client": ["Ms Ferreira", "the Okafor account", "Mr Brandt"],
+            "issue": ["a delivery that arrived a week late", "an invoice error", "a missed call"],
+        },
         "openers": [
             "I have to write an apology to {client} for {issue}. Keep it professional.",
             "apology email to {client}, {issue}. not too grovelling",
@@ -2118,19 +2263,17 @@ TOPICS: list[dict[str, object]] = [
             "follow up by phone if the account matters a lot",
         ],
         "feeling": ["embarrassment", "worry about the client"],
-        "situation": ["apologising to {client} for {issue}",
-                      "keeping it professional"],
-        "question": ["Has {client} complained already?",
-                     "What has been fixed so far?"],
-        "offer": ["tighten the draft",
-                  "write the phone script"],
+        "situation": ["apologising to {client} for {issue}", "keeping it professional"],
+        "question": ["Has {client} complained already?", "What has been fixed so far?"],
+        "offer": ["tighten the draft", "write the phone script"],
     },
     {
         "key": "slide_outline",
         "cluster": WRITING,
-        "slots": {"minutes": ["ten", "fifteen", "twenty"],
-                  "subject": ["the new onboarding process", "quarterly sales",
-                              "a security incident"]},
+        "slots": {
+            "minutes": ["ten", "fifteen", "twenty"],
+            "subject": ["the new onboarding process", "quarterly sales", "a security incident"],
+        },
         "openers": [
             "Can you outline a {minutes}-minute slide deck on {subject}?",
             "need slides on {subject}, {minutes} min, give me an outline",
@@ -2154,18 +2297,17 @@ TOPICS: list[dict[str, object]] = [
             "end with one clear ask",
         ],
         "feeling": ["time pressure"],
-        "situation": ["a {minutes}-minute deck on {subject}",
-                      "structuring the slides"],
-        "question": ["Who's the audience?",
-                     "What should they do after the talk?"],
-        "offer": ["write speaker notes",
-                  "draft the slide titles"],
+        "situation": ["a {minutes}-minute deck on {subject}", "structuring the slides"],
+        "question": ["Who's the audience?", "What should they do after the talk?"],
+        "offer": ["write speaker notes", "draft the slide titles"],
     },
     {
         "key": "thesis_intro",
         "cluster": WRITING,
-        "slots": {"field": ["urban planning", "marine biology", "economics"],
-                  "words": ["1,500", "2,000", "900"]},
+        "slots": {
+            "field": ["urban planning", "marine biology", "economics"],
+            "words": ["1,500", "2,000", "900"],
+        },
         "openers": [
             "My thesis introduction in {field} is {words} words and my supervisor says it's "
             "unfocused. Can you help restructure it?",
@@ -2191,18 +2333,20 @@ TOPICS: list[dict[str, object]] = [
             "move review material to chapter two",
         ],
         "feeling": ["frustration", "discouragement"],
-        "situation": ["the {words}-word introduction",
-                      "your supervisor's feedback"],
-        "question": ["What is your research question right now?",
-                     "When is the next supervisor meeting?"],
-        "offer": ["restructure the first page",
-                  "check the roadmap paragraph"],
+        "situation": ["the {words}-word introduction", "your supervisor's feedback"],
+        "question": [
+            "What is your research question right now?",
+            "When is the next supervisor meeting?",
+        ],
+        "offer": ["restructure the first page", "check the roadmap paragraph"],
     },
     {
         "key": "press_release",
         "cluster": WRITING,
-        "slots": {"org": ["Greenfield Library", "a local food bank", "Solvik Robotics"],
-                  "news": ["a new opening", "a partnership", "an award"]},
+        "slots": {
+            "org": ["Greenfield Library", "a local food bank", "Solvik Robotics"],
+            "news": ["a new opening", "a partnership", "an award"],
+        },
         "openers": [
             "I need a press release for {org} announcing {news}. Here's what I have so far.",
             "press release, {org}, {news}. format help",
@@ -2227,18 +2371,17 @@ TOPICS: list[dict[str, object]] = [
             "add the media contact",
         ],
         "feeling": ["time pressure"],
-        "situation": ["announcing {news} for {org}",
-                      "the press release format"],
-        "question": ["When do you want to send it?",
-                     "Who should the quote come from?"],
-        "offer": ["write the full draft",
-                  "suggest headlines"],
+        "situation": ["announcing {news} for {org}", "the press release format"],
+        "question": ["When do you want to send it?", "Who should the quote come from?"],
+        "offer": ["write the full draft", "suggest headlines"],
     },
     {
         "key": "resignation_letter",
         "cluster": WRITING,
-        "slots": {"manager": ["Ms Patel", "Jordan", "Mr Weber"],
-                  "notice": ["four weeks", "one month", "two weeks"]},
+        "slots": {
+            "manager": ["Ms Patel", "Jordan", "Mr Weber"],
+            "notice": ["four weeks", "one month", "two weeks"],
+        },
         "openers": [
             "I need to write a resignation letter to {manager}, notice period {notice}. Keep it "
             "short and neutral.",
@@ -2264,19 +2407,17 @@ TOPICS: list[dict[str, object]] = [
             "prepare a handover list",
         ],
         "feeling": ["awkwardness", "nerves"],
-        "situation": ["resigning with {notice} notice",
-                      "writing to {manager}"],
-        "question": ["When do you plan to hand it in?",
-                     "Do you want to mention your next job?"],
-        "offer": ["adjust the tone",
-                  "draft the handover list"],
+        "situation": ["resigning with {notice} notice", "writing to {manager}"],
+        "question": ["When do you plan to hand it in?", "Do you want to mention your next job?"],
+        "offer": ["adjust the tone", "draft the handover list"],
     },
     {
         "key": "recommendation_letter",
         "cluster": WRITING,
-        "slots": {"student": ["Amara", "Felix", "Yusuf"],
-                  "program": ["a master's in public health", "a nursing programme",
-                              "an engineering PhD"]},
+        "slots": {
+            "student": ["Amara", "Felix", "Yusuf"],
+            "program": ["a master's in public health", "a nursing programme", "an engineering PhD"],
+        },
         "openers": [
             "I have to write a recommendation letter for {student}, applying to {program}. Where "
             "do I start?",
@@ -2302,19 +2443,21 @@ TOPICS: list[dict[str, object]] = [
             "keep it to one page",
         ],
         "feeling": ["time pressure"],
-        "situation": ["the letter for {student}",
-                      "the application to {program}"],
-        "question": ["What's {student}'s strongest quality?",
-                     "When is it due?"],
-        "offer": ["draft the first paragraph",
-                  "review your draft"],
+        "situation": ["the letter for {student}", "the application to {program}"],
+        "question": ["What's {student}'s strongest quality?", "When is it due?"],
+        "offer": ["draft the first paragraph", "review your draft"],
     },
     {
         "key": "instructions_doc",
         "cluster": WRITING,
-        "slots": {"process": ["submitting expense claims", "booking meeting rooms",
-                              "resetting passwords"],
-                  "readers": ["new hires", "the whole office", "contractors"]},
+        "slots": {
+            "process": [
+                "submitting expense claims",
+                "booking meeting rooms",
+                "resetting passwords",
+            ],
+            "readers": ["new hires", "the whole office", "contractors"],
+        },
         "openers": [
             "Write step-by-step instructions for {process} for {readers}.",
             "need a how-to doc for {process}, audience {readers}",
@@ -2338,11 +2481,8 @@ TOPICS: list[dict[str, object]] = [
             "add a contact for questions",
         ],
         "feeling": ["time pressure"],
-        "situation": ["instructions for {process}",
-                      "writing for {readers}"],
-        "question": ["What goes wrong most often?",
-                     "Where will the doc live?"],
-        "offer": ["draft the steps",
-                  "write the troubleshooting section"],
+        "situation": ["instructions for {process}", "writing for {readers}"],
+        "question": ["What goes wrong most often?", "Where will the doc live?"],
+        "offer": ["draft the steps", "write the troubleshooting section"],
     },
 ]
