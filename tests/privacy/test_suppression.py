@@ -80,11 +80,11 @@ def small_cluster_scores(beta: list[ConversationScore]) -> list[ConversationScor
 def test_cluster_of_three_leaves_nothing_in_the_report() -> None:
     beta = [conv("beta", 5, 5, 5, 5, 5, 5, 5, 5), conv("beta", 1), conv("beta", 1, 2)]
     d = report(small_cluster_scores(beta))
-    entries = {c["name"]: c for c in d["clusters"]}
+    entries = {c["cluster"]: c for c in d["clusters"]}
 
     # the small cluster shows only that it is withheld; the empty one only that it is empty
-    assert entries["beta"] == {"name": "beta", "status": "withheld"}
-    assert entries["delta"] == {"name": "delta", "status": "empty", "n": 0}
+    assert entries["beta"] == {"cluster": "beta", "status": "withheld"}
+    assert entries["delta"] == {"cluster": "delta", "status": "empty", "n": 0}
     assert [entries[n]["n"] for n in ("alpha", "gamma")] == [15, 20]
 
     # nothing of it can be derived: overall = published clusters exactly
@@ -99,10 +99,7 @@ def test_cluster_of_three_leaves_nothing_in_the_report() -> None:
         assert overall[key] == pytest.approx(weighted, abs=2e-6)
     for cell in overall["turns"]["cells"]:
         parts = [
-            c2
-            for c in published
-            for c2 in c["turns"]["cells"]
-            if c2["index"] == cell["index"]
+            c2 for c in published for c2 in c["turns"]["cells"] if c2["index"] == cell["index"]
         ]
         assert cell["n"] == sum(p["n"] for p in parts)
         assert cell["perceived"] == pytest.approx(
@@ -112,8 +109,8 @@ def test_cluster_of_three_leaves_nothing_in_the_report() -> None:
     # the overall figures equal those computed on the other clusters alone
     without = report(small_cluster_scores([]))
     assert without["overall"] == overall
-    assert [c for c in without["clusters"] if c["name"] != "beta"] == [
-        c for c in d["clusters"] if c["name"] != "beta"
+    assert [c for c in without["clusters"] if c["cluster"] != "beta"] == [
+        c for c in d["clusters"] if c["cluster"] != "beta"
     ]
 
 
@@ -129,7 +126,7 @@ def test_report_does_not_change_with_the_withheld_cluster_data() -> None:
 
 def test_at_threshold_the_cluster_is_published() -> None:
     d = report(small_cluster_scores(random_convs("beta", 11, 9)))
-    beta = next(c for c in d["clusters"] if c["name"] == "beta")
+    beta = next(c for c in d["clusters"] if c["cluster"] == "beta")
     assert beta["status"] == "published" and beta["n"] == 11
     assert d["overall"]["n"] == 15 + 11 + 20
 
@@ -145,7 +142,7 @@ def small_turn_cell_scores(tail: tuple[float, float]) -> list[ConversationScore]
 
 def test_small_turn_cell_of_a_published_cluster_is_withheld() -> None:
     d = report(small_turn_cell_scores((2.0, 1.0)))
-    alpha, gamma = (next(c for c in d["clusters"] if c["name"] == n) for n in ("alpha", "gamma"))
+    alpha, gamma = (next(c for c in d["clusters"] if c["cluster"] == n) for n in ("alpha", "gamma"))
     # alpha's curve: p = 1, .75, .5 at turns 1..3 (n 12); turns 4 and 5 are absent
     assert [(c["index"], c["n"], c["perceived"]) for c in alpha["turns"]["cells"]] == [
         (1, 12, 1.0),

@@ -17,7 +17,7 @@ from edge_eval.scores import ConversationScore, ScoreTable
 
 def test_hand_computed_report(hand_report: dict[str, Any]) -> None:
     distressing, learning, writing = hand_report["clusters"]
-    assert writing == {"name": "work_assignment_writing", "status": "withheld"}
+    assert writing == {"cluster": "work_assignment_writing", "status": "withheld"}
     # distressing: 11 x d 1, p 1 -> g 0, e 0; intervals collapse on constant values
     assert distressing["n"] == 11
     assert distressing["desired"] == {"mean": 1.0, "low": 1.0, "high": 1.0}
@@ -86,8 +86,8 @@ def test_cluster_figures_do_not_depend_on_cluster_order() -> None:
     a = make_report(scores)
     reordered = tuple(reversed(CLUSTERS))
     b = make_report(scores, clusters=reordered)
-    assert [c["name"] for c in b["clusters"]] == list(reordered)
-    assert {c["name"]: c for c in a["clusters"]} == {c["name"]: c for c in b["clusters"]}
+    assert [c["cluster"] for c in b["clusters"]] == list(reordered)
+    assert {c["cluster"]: c for c in a["clusters"]} == {c["cluster"]: c for c in b["clusters"]}
     assert a["overall"] == b["overall"]
 
 
@@ -106,7 +106,7 @@ def test_baseline_comparison_hand_computed() -> None:
     b = d["baseline"]
     assert b["model_kind"] == "system-prompt"
     assert b["clusters"][0] == {
-        "name": "distressing_social_personal",
+        "cluster": "distressing_social_personal",
         "status": "published",
         "gap_reduction_pct": 50.0,
         "score_factor": 1.5,
@@ -115,8 +115,8 @@ def test_baseline_comparison_hand_computed() -> None:
         "perceived_base": 0.5,
         "perceived_candidate": 0.75,
     }
-    assert b["clusters"][1] == {"name": "learning_skills", "status": "unavailable"}
-    assert b["clusters"][2] == {"name": "work_assignment_writing", "status": "unavailable"}
+    assert b["clusters"][1] == {"cluster": "learning_skills", "status": "unavailable"}
+    assert b["clusters"][2] == {"cluster": "work_assignment_writing", "status": "unavailable"}
     # overall: baseline E = (12 * .5 + 12 * .25)/24 = .375, p = (12*.5 + 12*.25)/24 = .375;
     # candidate overall = distressing only: E .25, p .75 -> 100 * .125/.375 = 33.3333 %, factor 2
     assert b["overall"]["gap_reduction_pct"] == pytest.approx(100 / 3, abs=1e-5)

@@ -113,7 +113,7 @@ def test_html_bar_heights_follow_the_means(hand_report: dict[str, Any]) -> None:
 @pytest.mark.parametrize("render", [render_markdown, render_html, render_terminal])
 def test_renderers_refuse_an_invalid_dict(hand_report: dict[str, Any], render: Any) -> None:
     d = copy.deepcopy(hand_report)
-    d["clusters"][0]["name"] = "<script>alert(1)</script>"
+    d["clusters"][0]["cluster"] = "<script>alert(1)</script>"
     with pytest.raises(PrivacyViolation):
         render(d)
 

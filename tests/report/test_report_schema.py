@@ -51,8 +51,8 @@ def test_an_extra_key_anywhere_is_refused(hand_report: dict[str, Any], where: An
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        (("clusters", 0, "name"), f"{PLANTED} free text"),
-        (("clusters", 0, "name"), "Distressing"),  # upper case: not a cluster name
+        (("clusters", 0, "cluster"), f"{PLANTED} free text"),
+        (("clusters", 0, "cluster"), "Distressing"),  # upper case: not a cluster name
         (("clusters", 0, "status"), PLANTED),
         (("parameters", "model_kind"), f"/home/user/{PLANTED}.onnx"),
         (("clusters", 0, "n"), PLANTED),
@@ -82,7 +82,7 @@ def test_numbers_must_be_finite_numbers_in_range(hand_report: dict[str, Any], va
 
 def test_a_withheld_cell_carrying_figures_is_refused(hand_report: dict[str, Any]) -> None:
     d = copy.deepcopy(hand_report)
-    assert d["clusters"][2] == {"name": "work_assignment_writing", "status": "withheld"}
+    assert d["clusters"][2] == {"cluster": "work_assignment_writing", "status": "withheld"}
     d["clusters"][2]["n"] = 4
     assert "not in the schema" in violation(d)
     d = copy.deepcopy(hand_report)
@@ -92,7 +92,7 @@ def test_a_withheld_cell_carrying_figures_is_refused(hand_report: dict[str, Any]
 
 def test_an_empty_cell_holds_n_zero_only(hand_report: dict[str, Any]) -> None:
     d = copy.deepcopy(hand_report)
-    d["clusters"][2] = {"name": "work_assignment_writing", "status": "empty", "n": 0}
+    d["clusters"][2] = {"cluster": "work_assignment_writing", "status": "empty", "n": 0}
     validate_report_dict(d)
     d["clusters"][2]["n"] = 3
     violation(d)
@@ -139,5 +139,5 @@ def test_missing_keys_and_wrong_shapes_are_listed_together(hand_report: dict[str
 
 def test_duplicate_cluster_names_are_refused(hand_report: dict[str, Any]) -> None:
     d = copy.deepcopy(hand_report)
-    d["clusters"][1]["name"] = d["clusters"][0]["name"]
+    d["clusters"][1]["cluster"] = d["clusters"][0]["cluster"]
     assert "unique" in violation(d)

@@ -56,7 +56,7 @@ def status_text(group: dict[str, Any], min_count: int) -> str:
 
 def groups(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(label, group) for each cluster, then the overall group."""
-    return [(c["name"], c) for c in d["clusters"]] + [("overall", d["overall"])]
+    return [(c["cluster"], c) for c in d["clusters"]] + [("overall", d["overall"])]
 
 
 def turn_indices(d: dict[str, Any]) -> list[int]:
@@ -92,4 +92,4 @@ def comparison_rows(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     b = d["baseline"]
     if b is None:
         return []
-    return [(c["name"], c) for c in b["clusters"]] + [("overall", b["overall"])]
+    return [(c["cluster"], c) for c in b["clusters"]] + [("overall", b["overall"])]

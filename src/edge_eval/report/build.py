@@ -111,7 +111,7 @@ class GroupReport:
             raise PrivacyViolation("a group carries figures exactly when it is published")
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {} if self.name is None else {"name": self.name}
+        out: dict[str, Any] = {} if self.name is None else {"cluster": self.name}
         out["status"] = self.status.value
         if self.status is GroupStatus.EMPTY:
             out["n"] = 0
@@ -169,7 +169,7 @@ class Comparison:
     perceived_candidate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {} if self.name is None else {"name": self.name}
+        out: dict[str, Any] = {} if self.name is None else {"cluster": self.name}
         out["status"] = self.status.value
         if self.status is ComparisonStatus.PUBLISHED:
             out.update(
@@ -261,12 +261,12 @@ def _compare_reports(candidate: dict[str, Any], baseline: dict[str, Any]) -> Bas
             f"the baseline is not a valid edge-eval report ({exc.message})",
             hint="Pass the report.json written by an earlier `edge-eval score` run.",
         ) from exc
-    base_by_name = {c["name"]: c for c in baseline["clusters"]}
+    base_by_name = {c["cluster"]: c for c in baseline["clusters"]}
     return BaselineComparison(
         model_kind=baseline["parameters"]["model_kind"],
         overall=_compare(None, candidate["overall"], baseline["overall"]),
         clusters=tuple(
-            _compare(c["name"], c, base_by_name.get(c["name"])) for c in candidate["clusters"]
+            _compare(c["cluster"], c, base_by_name.get(c["cluster"])) for c in candidate["clusters"]
         ),
     )
 

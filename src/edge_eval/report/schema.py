@@ -10,9 +10,9 @@ Layout (schema_version 1)::
     schema_version: 1
     kind: "edge-eval.score-report"
     parameters: {model_kind, min_count, tolerance, n_boot, seed, confidence}
-    clusters: [group with "name"]            one per profile cluster, in profile order
-    overall:  group without "name"           pooled over the published clusters
-    baseline: null | {model_kind, overall: comparison, clusters: [comparison with "name"]}
+    clusters: [group with "cluster"]          one per profile cluster, in profile order
+    overall:  group without "cluster"         pooled over the published clusters
+    baseline: null | {model_kind, overall: comparison, clusters: [comparison with "cluster"]}
 
     group, by status:
       published: {status, n, desired, perceived, gap, error (each {mean, low, high}),
@@ -187,7 +187,7 @@ def _estimate(lo: float, hi: float) -> _Object:
 
 
 def _group(named: bool) -> _ByStatus:
-    name: dict[str, Check] = {"name": _cluster_name} if named else {}
+    name: dict[str, Check] = {"cluster": _cluster_name} if named else {}
     published: dict[str, Check] = {
         **name,
         "status": _const(GroupStatus.PUBLISHED.value),
@@ -224,7 +224,7 @@ def _group(named: bool) -> _ByStatus:
 
 
 def _comparison(named: bool) -> _ByStatus:
-    name: dict[str, Check] = {"name": _cluster_name} if named else {}
+    name: dict[str, Check] = {"cluster": _cluster_name} if named else {}
     return _ByStatus(
         {
             ComparisonStatus.PUBLISHED.value: _Object(
@@ -283,7 +283,7 @@ def _suppression_problems(d: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     k = d["parameters"]["min_count"]
     clusters = d["clusters"]
-    names = [c["name"] for c in clusters]
+    names = [c["cluster"] for c in clusters]
     if len(set(names)) != len(names):
         problems.append("clusters: cluster names must be unique")
     published = [c for c in clusters if c["status"] == GroupStatus.PUBLISHED.value]
