@@ -81,7 +81,7 @@ class OnnxExportConfig:
     """LM thresholds (None: ``DEFAULT_GATES["onnx-fp32"]``)."""
     probes: Path | None = None
     """A JSON Lines file of probe conversations (None: the shipped probe set)."""
-    max_probe_tokens: int = 96
+    max_probe_tokens: int = 128
     """Each probe conversation is cut to this many tokens."""
 
     def __post_init__(self) -> None:
@@ -129,69 +129,31 @@ class OnnxArtifact:
 # Probes
 
 
-def _probe_conversations(path: Path | None) -> tuple[list[list[dict[str, str]]], str]:
-    """The probe conversations (message lists) and the SHA-256 of their file."""
-    import hashlib
-
-    if path is None:
-        from importlib import resources
-
-        data = (
-            resources.files("edge_eval.export")
-            .joinpath("probes/probe_conversations.jsonl")
-            .read_bytes()
-        )
-    else:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError("the probe file cannot be read", hint="Pass a JSONL file.") from exc
-    conversations: list[list[dict[str, str]]] = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            messages = record["messages"] if isinstance(record, dict) else None
-            if not isinstance(messages, list) or not messages:
-                raise KeyError("messages")
-            conversations.append(
-                [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f'probe file line {number}: expected {{"messages": [{{"role", "content"}}]}}'
-            ) from exc
-    if not conversations:
-        raise ConfigError("the probe file holds no conversations")
-    return conversations, hashlib.sha256(data).hexdigest()
-
-
 def load_probe_token_ids(
-    tokenizer_dir: Path, probes: Path | None = None, *, max_tokens: int = 96
+    tokenizer_dir: Path, probes: Path | None = None, *, max_tokens: int = 128
 ) -> tuple[list[np.ndarray], str]:
-    """Probe conversations rendered with the model's chat template and tokenized by the
-    tokenizer in ``tokenizer_dir``; returns the id arrays and the probe file's SHA-256."""
-    try:
-        from transformers import PreTrainedTokenizerFast
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("transformers", "export") from exc
-    conversations, digest = _probe_conversations(probes)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir), local_files_only=True)
-    sequences = []
-    for messages in conversations:
-        if tokenizer.chat_template:
-            text = tokenizer.apply_chat_template(messages, tokenize=False)
-        else:
-            text = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
-        bos = tokenizer.bos_token
-        add_special = not (bos and isinstance(text, str) and text.startswith(bos))
-        ids = tokenizer(text, add_special_tokens=add_special)["input_ids"][:max_tokens]
-        if len(ids) >= 2:
-            sequences.append(np.asarray(ids, dtype=np.int64))
+    """The probe set (:func:`edge_eval.export.probes.load_probe_set`: ChatML text) tokenized by
+    the ``tokenizer.json`` in ``tokenizer_dir`` with special tokens, as llama.cpp does; returns
+    the id arrays (each cut to ``max_tokens``) and the probe file's SHA-256."""
+    from tokenizers import Tokenizer
+
+    from edge_eval.export.probes import load_probe_set
+
+    probe_set = load_probe_set(probes)
+    file = Path(tokenizer_dir) / "tokenizer.json"
+    if not file.is_file():
+        raise ConfigError(
+            "the model folder has no tokenizer.json, which the fidelity check needs",
+            hint="Export with 'edge-eval export onnx', or pass --no-check.",
+        )
+    tokenizer = Tokenizer.from_file(str(file))
+    encodings = tokenizer.encode_batch(list(probe_set.texts), add_special_tokens=True)
+    sequences = [
+        np.asarray(e.ids[:max_tokens], dtype=np.int64) for e in encodings if len(e.ids) >= 2
+    ]
     if not sequences:
         raise ConfigError("no probe conversation gave at least two tokens")
-    return sequences, digest
+    return sequences, probe_set.sha256
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""`edge-eval export onnx` and `edge-eval quantize onnx` (registered by the export/quantize groups).
+
+Thin shells: parse options, build one config, call one library function, print the figures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["export_onnx_command", "quantize_onnx_command"]
+
+
+def _gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The LM fidelity-gate options shared by both commands (names as in the fidelity module)."""
+    options = [
+        click.option(
+            "--probes",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            help="JSON Lines probe conversations (default: the shipped probe set).",
+        ),
+        click.option("--max-kl", type=float, help="Largest mean KL(reference || ONNX), nats."),
+        click.option("--min-top1", type=float, help="Smallest top-1 agreement (0..1)."),
+        click.option("--max-abs-logit", type=float, help="Largest |delta logit|."),
+        click.option(
+            "--max-seq-logprob-delta",
+            type=float,
+            help="Largest change of a probe's summed log-probability, nats.",
+        ),
+        click.option(
+            "--no-check",
+            is_flag=True,
+            help="Skip the fidelity gate (recorded in manifest.json).",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _gate(fmt: str, **overrides: float | None) -> Any:
+    from edge_eval.export.fidelity import gate_for
+
+    return gate_for(fmt).with_overrides(**overrides)
+
+
+def _render(artifact: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(artifact.to_dict(), indent=2, sort_keys=True))
+        return
+    size = artifact.model_bytes / 1e6
+    click.echo(f"wrote {artifact.format} model ({size:.1f} MB) and manifest.json")
+    if artifact.figures is None:
+        click.echo("fidelity: not checked (--no-check)")
+        return
+    f = artifact.figures
+    click.echo(
+        f"fidelity on {f.n_sequences} probes / {f.n_tokens} tokens: "
+        f"max |delta logit| {f.max_abs_logit_delta:.4g}, mean KL {f.mean_kl:.4g}, "
+        f"top-1 {f.top1_agreement:.4f}, max seq log-prob delta {f.max_seq_logprob_delta:.4g}"
+    )
+    if artifact.tokenizer_figures is not None:
+        t = artifact.tokenizer_figures
+        click.echo(
+            f"tokenizer vs llama.cpp: {t.n_probes - t.mismatches}/{t.n_probes} probes identical"
+        )
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command("onnx")
+@click.option(
+    "--base",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Base model: a GGUF file or a Hugging Face model folder.",
+)
+@click.option(
+    "--adapter",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="peft LoRA adapter folder to merge before exporting.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write (model.onnx, config, tokenizer, manifest.json).",
+)
+@click.option("--opset", type=int, help="ONNX opset (default: the exporter's, 18 for Llama).")
+@_gate_options
+def export_onnx_command(
+    base: Path,
+    adapter: Path | None,
+    out_dir: Path,
+    opset: int | None,
+    probes: Path | None,
+    max_kl: float | None,
+    min_top1: float | None,
+    max_abs_logit: float | None,
+    max_seq_logprob_delta: float | None,
+    no_check: bool,
+    as_json: bool,
+) -> None:
+    """Merge a LoRA adapter into a base model and export an ONNX decoder with past key values.
+
+    The tokenizer written beside it is rebuilt from the GGUF's own vocabulary and checked id
+    for id against llama.cpp; the ONNX logits are checked against torch on the probe set.
+    A failing check exits non-zero and keeps nothing.
+    """
+    from edge_eval.export.onnx import OnnxExportConfig, export_onnx
+
+    gate = _gate(
+        "onnx-fp32",
+        max_kl=max_kl,
+        min_top1=min_top1,
+        max_abs_logit=max_abs_logit,
+        max_seq_logprob_delta=max_seq_logprob_delta,
+    )
+    config = OnnxExportConfig(
+        base=base, adapter=adapter, opset=opset, check=not no_check, gate=gate, probes=probes
+    )
+    artifact = export_onnx(config, out_dir=out_dir, progress=_progress)
+    _render(artifact, as_json)
+
+
+@click.command("onnx")
+@click.argument("in_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--mode",
+    type=click.Choice(["int8", "int4"]),
+    required=True,
+    help="int8: dynamic, per-channel weights; int4: weight-only MatMulNBits blocks.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    help="MatMul to keep fp32: module name (down_proj, lm_head, layers.0) or node-name glob; "
+    "repeat it. Replaces the default list (int8: lm_head, down_proj; int4: lm_head).",
+)
+@click.option("--no-exclude", is_flag=True, help="Quantize every weight MatMul.")
+@click.option(
+    "--block-size",
+    type=click.Choice(["16", "32", "64", "128", "256"]),
+    default="32",
+    show_default=True,
+    help="int4 only: weights per block.",
+)
+@_gate_options
+def quantize_onnx_command(
+    in_dir: Path,
+    mode: str,
+    out_dir: Path,
+    exclude: tuple[str, ...],
+    no_exclude: bool,
+    block_size: str,
+    probes: Path | None,
+    max_kl: float | None,
+    min_top1: float | None,
+    max_abs_logit: float | None,
+    max_seq_logprob_delta: float | None,
+    no_check: bool,
+    as_json: bool,
+) -> None:
+    """Quantize an exported ONNX language model (IN_DIR from `export onnx`) to int8 or int4.
+
+    The result is checked against the fp32 input on the probe set; a failing check exits
+    non-zero and keeps nothing.
+    """
+    from edge_eval.errors import ConfigError
+    from edge_eval.quantize.onnx import OnnxQuantizeConfig, OnnxQuantMode, quantize_onnx
+
+    if no_exclude and exclude:
+        raise ConfigError("--exclude and --no-exclude contradict each other")
+    chosen: tuple[str, ...] | None = () if no_exclude else (tuple(exclude) or None)
+    gate = _gate(
+        f"onnx-{mode}",
+        max_kl=max_kl,
+        min_top1=min_top1,
+        max_abs_logit=max_abs_logit,
+        max_seq_logprob_delta=max_seq_logprob_delta,
+    )
+    config = OnnxQuantizeConfig(
+        mode=OnnxQuantMode(mode),
+        exclude=chosen,
+        block_size=int(block_size),
+        check=not no_check,
+        gate=gate,
+        probes=probes,
+    )
+    artifact = quantize_onnx(in_dir, config, out_dir=out_dir, progress=_progress)
+    _render(artifact, as_json)
