@@ -26,7 +26,8 @@ Each task with at least one assistant message becomes one line::
 - Messages of a task are ordered by MessageId where every MessageId of the task is a number,
   else by TimeOffsetSeconds where every one is a number, else as they appear in the sheet.
 - ids are a sequence (``sense7-00001`` ...) in the Tasks sheet's order: neither PID nor TaskId
-  is written. PID is never read.
+  is written. PID, PreTaskImportance and PostTaskExperience_* are never read (the participant's
+  identity and experience ratings are not needed by any stage); Model goes to ``meta``.
 
 Errors name the sheet, row and column, never a cell's content. The output is written to a
 temporary file beside ``out`` and renamed into place, so a failed import leaves nothing behind.
