@@ -23,6 +23,7 @@ import importlib.util
 import json
 import math
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,20 @@ AFFECTIVE = {
         "Feelings aside, here are the facts.",
         "Plenty of people have it worse.",
         "Let's skip the emotions and get to it.",
+        "Whether this feels bad or not is beside the point; what matters is the practical "
+        "answer below.",
         "Don't be dramatic about it.",
     ],
-    2: ["", "", "", "Okay.", "Noted.", "Right.", "Fine."],
+    2: [
+        "",
+        "",
+        "",
+        "Okay.",
+        "Noted.",
+        "Right.",
+        "Fine.",
+        "Let's focus on the practical side of this rather than anything else.",
+    ],
     3: [
         "That sounds difficult.",
         "That can be stressful.",
@@ -113,9 +125,19 @@ COGNITIVE = {
         "Sounds like you just want a quick fix.",
         "This is a standard question.",
         "You probably misread the situation.",
+        "This is the same question everyone asks, and it has the same standard answer, so here it "
+        "is without the extras.",
         "Not sure what the problem is.",
     ],
-    2: ["", "", "", "So, a general question.", "A common question.", "Typical issue."],
+    2: [
+        "",
+        "",
+        "",
+        "So, a general question.",
+        "A common question.",
+        "Typical issue.",
+        "This is a fairly general question, so a general answer follows.",
+    ],
     3: [
         "So the question is about {SIT}.",
         "You're asking about {SIT}.",
@@ -148,8 +170,17 @@ CONTEXTUAL = {
         "This applies to pretty much any case.",
         "Same answer as always.",
         "Details don't matter much here.",
+        "None of the particulars you mentioned change the general answer, so I will leave them "
+        "aside.",
     ],
-    2: ["", "", "", "In general terms, here it is.", "Generally speaking."],
+    2: [
+        "",
+        "",
+        "",
+        "In general terms, here it is.",
+        "Generally speaking.",
+        "The answer below is the general one and applies broadly to most situations.",
+    ],
     3: [
         "Here's what applies to your situation.",
         "That applies to your case as well.",
@@ -194,6 +225,8 @@ PROSOCIAL = {
         "Not much I can do about that.",
         "That's up to you.",
         "Can't help with the rest.",
+        "Beyond the information above there is nothing further I can do, so the rest is your "
+        "responsibility.",
     ],
     2: [
         "",
@@ -202,6 +235,7 @@ PROSOCIAL = {
         "You could look into it.",
         "Try something.",
         "Figure out what works.",
+        "You could look into the available options and decide for yourself which one suits you.",
     ],
     3: ["Try this: {STEP}.", "One step: {STEP}.", "Next, {STEP}.", "You could {STEP}."],
     4: [
@@ -228,6 +262,7 @@ INTEREST = {
         "Next question?",
         "Anything further?",
         "What else?",
+        "If there is another question, ask it directly and keep it short.",
     ],
     2: [
         "",
@@ -237,6 +272,7 @@ INTEREST = {
         "Did you try searching first?",
         "Is there more?",
         "Which version?",
+        "What exactly is the deadline, and what format do you need it in?",
     ],
     3: [
         "Let me know if that answers it.",
@@ -264,8 +300,25 @@ INTEREST = {
 }
 
 RELATIONAL = {
-    1: ["", "", "That's it.", "Done.", "Good luck.", "Moving on.", "End of answer."],
-    2: ["", "", "", "Hope that works.", "Okay then.", "There you go."],
+    1: [
+        "",
+        "",
+        "That's it.",
+        "Done.",
+        "Good luck.",
+        "Moving on.",
+        "End of answer.",
+        "That is everything relevant; further discussion would not add anything useful here.",
+    ],
+    2: [
+        "",
+        "",
+        "",
+        "Hope that works.",
+        "Okay then.",
+        "There you go.",
+        "That should cover the main points of the question as asked.",
+    ],
     3: ["Hope this helps.", "Good luck with it.", "Glad to help.", "", "All the best."],
     4: [
         "We can keep working on this together.",
@@ -404,9 +457,30 @@ DESIRED_WEIGHTS = {
     WRITING: (0.60, 0.30, 0.10),
 }
 
-# Number of substance sentences per turn level (min, max): colder turns carry more technical
-# content and warmer ones less, so length does not give the label away.
-FACTS_RANGE = {1: (3, 6), 2: (2, 5), 3: (1, 4), 4: (0, 2), 5: (0, 1)}
+# Each turn has a length mode drawn independently of its level. The number of substance
+# sentences per mode and level (min, max) gives colder turns more technical content than warm
+# ones of the same mode, so length does not give the label away.
+LENGTH_MODES = {"short": 30, "medium": 45, "long": 25}
+FACTS_RANGE = {
+    "short": {1: (1, 3), 2: (1, 2), 3: (0, 1), 4: (0, 0), 5: (0, 0)},
+    "medium": {1: (3, 5), 2: (3, 4), 3: (2, 3), 4: (0, 1), 5: (0, 1)},
+    "long": {1: (4, 6), 2: (4, 6), 3: (3, 5), 4: (2, 3), 5: (1, 2)},
+}
+# Short warm turns may express two dimensions in one sentence (both scores >= 4).
+AFFECTIVE_RELATIONAL = [
+    "I'm so sorry, and I'm here with you.",
+    "That sounds hard, and I'm with you on it.",
+    "I hear you, and you're not alone in this.",
+]
+COGNITIVE_CONTEXTUAL = [
+    "I understand how much {SIT2} is weighing on you.",
+    "I get why {SIT2} is hard for you.",
+    "I can see what {SIT2} means to you.",
+]
+HELDOUT_MERGED = {
+    "affective_relational": ["That must hurt, and I'm right here."],
+    "cognitive_contextual": ["I see how {SIT2} sits with you."],
+}
 ASSISTANT_TURN_WEIGHTS = {2: 20, 3: 19, 4: 17, 5: 13, 6: 11, 7: 11, 8: 9}
 
 
@@ -584,21 +658,26 @@ def compose_turn(
         "OFFER": topic.pick(rng, "offer"),
     }
 
-    # Some warm turns are short: they use the shorter half of each pool.
-    compact = level >= 4 and rng.random() < 0.5
+    # Short turns use the shorter half of each pool.
+    mode = rng.choices(list(LENGTH_MODES), weights=list(LENGTH_MODES.values()))[0]
+    compact = mode == "short"
+    # Some cold short turns are curt: one or two sentences, nothing but the bare answer.
+    curt = compact and level <= 2 and rng.random() < 0.35
 
     def phrase(dim: str, pool: dict[int, list[str]], score: int) -> str:
         options = pool[score]
         if unseen:
             options = options + HELDOUT_PHRASES[dim][score]
+        if curt and score <= 2:
+            return ""
         if compact:
             options = sorted(options, key=len)[: max(1, (len(options) + 1) // 2)]
         return _cap(_fill(rng.choice(options), values))
 
     # Response appropriateness decides what substance is given.
-    lo, hi = FACTS_RANGE[level]
-    n_facts = rng.randint(lo, hi)
-    if voice == "brief" or compact:
+    lo, hi = FACTS_RANGE[mode][level]
+    n_facts = 1 if curt else rng.randint(lo, hi)
+    if voice == "brief":
         n_facts = max(0, n_facts - 1)
     elif voice == "chatty":
         n_facts += 1
@@ -639,6 +718,17 @@ def compose_turn(
         relational = rng.choice(RELATIONAL_CONTINUITY)
     else:
         relational = phrase("relational", RELATIONAL, dims["relational"])
+    if compact or (mode == "medium" and rng.random() < 0.5):
+        if min(dims["affective"], dims["relational"]) >= 4:
+            merged = AFFECTIVE_RELATIONAL + (
+                HELDOUT_MERGED["affective_relational"] if unseen else []
+            )
+            affective, relational = _fill(rng.choice(merged), values), ""
+        if min(dims["cognitive"], dims["contextual"]) >= 4:
+            merged = COGNITIVE_CONTEXTUAL + (
+                HELDOUT_MERGED["cognitive_contextual"] if unseen else []
+            )
+            cognitive, contextual = _cap(_fill(rng.choice(merged), values)), ""
 
     if substance and rng.random() < 0.15:
         # level-neutral framing, independent of the empathy scores
@@ -654,6 +744,8 @@ def compose_turn(
         if rng.random() < 0.5:
             tail.reverse()
         parts += tail
+    if curt and rng.random() < 0.5:
+        parts.append(rng.choice(["Anything else?", "Done.", "Next?", "That's all."]))
     text = " ".join(p for p in parts if p)
     if not text:
         text = topic.pick(rng, "facts")
@@ -843,6 +935,16 @@ def summary(
     turns = Counter(sum(m["role"] == "assistant" for m in c["messages"]) for c in everything)
     lines.append(
         "assistant turns per conversation: " + ", ".join(f"{k}: {turns[k]}" for k in sorted(turns))
+    )
+    sentences = Counter(
+        min(3, (len(re.findall(r"[.!?](?:\s|$)", m["content"])) + 2) // 3)
+        for c in everything
+        for m in c["messages"]
+        if m["role"] == "assistant"
+    )
+    lines.append(
+        "sentences per assistant message: "
+        f"1-3: {sentences[1]}, 4-6: {sentences[2]}, 7+: {sentences[3]}"
     )
     patterns = Counter(c["meta"]["pattern"] for c in everything)
     lines.append("patterns: " + ", ".join(f"{k} {patterns[k]}" for k in sorted(patterns)))
