@@ -11,7 +11,14 @@ import pytest
 
 from edge_eval.errors import ArtifactError
 from edge_eval.reward.base import RewardModel, TurnInput
-from edge_eval.reward.judge import DIMENSIONS, RUBRIC, GGUFJudge, _expected_rating, build_messages
+from edge_eval.reward.judge import (
+    DIMENSIONS,
+    RUBRIC,
+    GGUFJudge,
+    _arrange,
+    _expected_rating,
+    build_messages,
+)
 
 GRIEF = (("user", "My dog died yesterday and I can't stop crying."),)
 WARM = TurnInput(
@@ -20,6 +27,12 @@ WARM = TurnInput(
     "about him?",
 )
 COLD = TurnInput(context=GRIEF, response="Dogs live 10 to 13 years on average.")
+
+
+def _need_llama_cpp() -> None:
+    # find_spec, not import: the judge sets OMP_WAIT_POLICY before llama.cpp's first load
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed")
 
 
 def _smollm2() -> Path:
@@ -34,7 +47,7 @@ def _smollm2() -> Path:
 
 @pytest.fixture(scope="module")
 def judge() -> GGUFJudge:
-    pytest.importorskip("llama_cpp")
+    _need_llama_cpp()
     with GGUFJudge(_smollm2(), n_ctx=512, n_threads=2) as model:
         yield model
 
@@ -113,6 +126,29 @@ def test_too_long_is_nan_and_counted_and_old_context_is_dropped(judge: GGUFJudge
 
 @pytest.mark.slow
 def test_wrong_hash_is_refused() -> None:
-    pytest.importorskip("llama_cpp")
+    _need_llama_cpp()
     with pytest.raises(ArtifactError, match="SHA-256"):
         GGUFJudge(_smollm2(), expected_sha256="0" * 64)
+
+
+def test_rubric_folds_into_the_user_message_for_templates_without_system() -> None:
+    messages = build_messages(WARM)
+    assert _arrange(messages, "gguf") == messages
+    folded = _arrange(messages, "gguf-no-system")
+    assert folded == [{"role": "user", "content": RUBRIC + "\n\n" + messages[1]["content"]}]
+
+
+@pytest.mark.slow
+def test_template_without_system_role_is_detected(judge: GGUFJudge) -> None:
+    metadata = judge._llm.metadata
+    original = metadata["tokenizer.chat_template"]
+    metadata["tokenizer.chat_template"] = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    )
+    try:
+        _, mode = judge._chat_formatter()
+    finally:
+        metadata["tokenizer.chat_template"] = original
+    assert mode == "gguf-no-system"

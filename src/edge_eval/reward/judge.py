@@ -241,19 +241,31 @@ class GGUFJudge:
     # ------------------------------------------------------------------ prompts
 
     def _chat_formatter(self) -> tuple[Any, str]:
+        """The model's own template, and how it is used: "gguf", "gguf-no-system" or "plain".
+
+        Some templates refuse a system message; for those the rubric opens the user message.
+        """
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
             return None, "plain"
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        return (
-            Jinja2ChatFormatter(
-                template=template,
-                eos_token=self._token_text(self._llm.token_eos()),
-                bos_token=self._token_text(self._llm.token_bos()),
-                add_generation_prompt=True,
-            ),
-            "gguf",
+        formatter: Any = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(self._llm.token_eos()),
+            bos_token=self._token_text(self._llm.token_bos()),
+            add_generation_prompt=True,
+        )
+        probe = build_messages(TurnInput(context=(), response="x"))
+        for mode in ("gguf", "gguf-no-system"):
+            try:
+                formatter(messages=_arrange(probe, mode))
+            except Exception:  # noqa: BLE001, S112 - jinja2 raises many types; try the next way
+                continue
+            return formatter, mode
+        raise ArtifactError(
+            "the model's chat template failed to render a system and a user message",
+            hint="Use a GGUF chat model whose template accepts a user message.",
         )
 
     def _token_text(self, token: int) -> str:
@@ -267,13 +279,13 @@ class GGUFJudge:
             parts = [f"### {m['role'].title()}\n{m['content']}\n" for m in messages]
             return "\n".join(parts) + "\n### Assistant\n" + ANSWER_PREFIX
         try:
-            text = self._template(messages=messages).prompt
+            text = self._template(messages=_arrange(messages, self._format)).prompt
         except Exception as exc:  # jinja2 raises many types from a model's template  # noqa: BLE001
             raise ArtifactError(
                 f"the model's chat template failed to render ({type(exc).__name__})",
-                hint="Use a GGUF whose chat template accepts system and user messages.",
+                hint="Use a GGUF chat model whose template accepts a user message.",
             ) from None
-        return text + ANSWER_PREFIX
+        return str(text) + ANSWER_PREFIX
 
     def _tokenize(self, text: str) -> list[int]:
         tokens = list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
@@ -350,6 +362,14 @@ class GGUFJudge:
             return None
         logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
         return np.array(logits, dtype=np.float64)  # a copy: the buffer is reused
+
+
+def _arrange(messages: list[dict[str, str]], mode: str) -> list[dict[str, str]]:
+    """The judge's messages as a template takes them (rubric folded into the user message)."""
+    if mode != "gguf-no-system" or messages[0]["role"] != "system":
+        return messages
+    system, user = messages[0], messages[1]
+    return [{"role": "user", "content": system["content"] + "\n\n" + user["content"]}]
 
 
 def _expected_rating(logits: np.ndarray, ids: tuple[int, ...]) -> tuple[float, float]:
