@@ -80,6 +80,7 @@ class Row:
     turns: int
     seconds: float
     unscored: int
+    tokens_per_turn: float = float("nan")  # judge only: prompt tokens (rubric prefix included)
 
     @property
     def turns_per_s(self) -> float:
@@ -93,11 +94,16 @@ def bench(name: str, load: Callable[[], RewardModel], turns: list[TurnInput], re
     model.score_turns(turns[:1])  # warm-up (also evaluates the judge's fixed rubric prefix)
     best = float("inf")
     scores = np.array([])
+    stats = getattr(model, "stats", None)
+    before = (stats.scored, stats.prompt_tokens) if stats is not None else (0, 0)
     for _ in range(repeat):
         start = time.perf_counter()
         scores = model.score_turns(turns)
         best = min(best, time.perf_counter() - start)
-    return Row(name, load_s, len(turns), best, int(np.sum(~np.isfinite(scores))))
+    row = Row(name, load_s, len(turns), best, int(np.sum(~np.isfinite(scores))))
+    if stats is not None and stats.scored > before[0]:
+        row.tokens_per_turn = (stats.prompt_tokens - before[1]) / (stats.scored - before[0])
+    return row
 
 
 def smollm2_path() -> Path:
@@ -141,12 +147,12 @@ def main() -> None:
         f"# {len(turns)} turns; {os.cpu_count()} CPUs, {platform.machine()}, "
         f"load average {load_avg:.1f} at the end"
     )
-    print(f"| {'scorer':<55} | load s | turns | seconds | turns/s | unscored |")
-    print(f"|{'-' * 57}|--------|-------|---------|---------|----------|")
+    print(f"| {'scorer':<55} | load s | turns | seconds | turns/s | unscored | tokens/turn |")
+    print(f"|{'-' * 57}|--------|-------|---------|---------|----------|-------------|")
     for r in rows:
         print(
             f"| {r.name:<55} | {r.load_s:6.2f} | {r.turns:5d} | {r.seconds:7.2f} | "
-            f"{r.turns_per_s:7.2f} | {r.unscored:8d} |"
+            f"{r.turns_per_s:7.2f} | {r.unscored:8d} | {r.tokens_per_turn:11.0f} |"
         )
 
 

@@ -85,6 +85,8 @@ def test_missing_file_is_an_artifact_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_scores_are_in_range_and_deterministic(judge: GGUFJudge) -> None:
     assert isinstance(judge, RewardModel)
+    judge._llm.reset()  # start with nothing kept, whatever ran before
+    start = (judge.stats.prompt_tokens, judge.stats.evaluated_tokens)
     first = judge.score_turns([WARM, COLD])
     assert first.dtype == np.float64 and first.shape == (2,)
     assert np.all((first >= 1.0) & (first <= 5.0))
@@ -92,6 +94,11 @@ def test_scores_are_in_range_and_deterministic(judge: GGUFJudge) -> None:
     again = judge.score_turns([COLD, WARM])
     assert again.tolist() == first[::-1].tolist()
     assert judge.stats.scored == 4 and judge.stats.unscored == 0
+    # the rubric prefix was run once, not four times
+    prefix = len(judge._prefix)
+    assert prefix > 100
+    prompt = judge.stats.prompt_tokens - start[0]
+    assert judge.stats.evaluated_tokens - start[1] == prompt - 3 * prefix
     assert 0.0 < judge.stats.mean_rating_mass <= 1.0
 
     info = judge.describe()

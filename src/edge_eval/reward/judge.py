@@ -88,6 +88,8 @@ class JudgeStats:
         context_trimmed: scored turns whose oldest context messages were dropped to fit.
         rating_mass: sum over scored turns of the probability the model put on "1".."5"
             (over its whole vocabulary); ``mean_rating_mass`` says how well it follows the format.
+        prompt_tokens: sum of the prompt lengths of scored turns (tokens).
+        evaluated_tokens: tokens actually run through the model (the rubric prefix is kept).
     """
 
     scored: int = 0
@@ -95,6 +97,8 @@ class JudgeStats:
     failed: int = 0
     context_trimmed: int = 0
     rating_mass: float = 0.0
+    prompt_tokens: int = 0
+    evaluated_tokens: int = 0
 
     @property
     def unscored(self) -> int:
@@ -221,6 +225,7 @@ class GGUFJudge:
             score, mass = _expected_rating(logits, self._rating_ids)
             out[i] = score
             self.stats.scored += 1
+            self.stats.prompt_tokens += len(tokens)
             self.stats.rating_mass += mass
             self.stats.context_trimmed += int(trimmed)
         return out
@@ -349,11 +354,14 @@ class GGUFJudge:
                 if not cached:
                     llm.reset()
                     llm.eval(prefix)
+                    self.stats.evaluated_tokens += p
                 llm.n_tokens = p  # keep the rubric's state, drop the previous turn's
                 llm.eval(tokens[p:])
+                self.stats.evaluated_tokens += len(tokens) - p
             else:
                 llm.reset()
                 llm.eval(tokens)
+                self.stats.evaluated_tokens += len(tokens)
             pointer = self._llama_cpp.llama_get_logits_ith(llm.ctx, -1)
         except RuntimeError:  # llama_decode returned an error code
             llm.reset()
