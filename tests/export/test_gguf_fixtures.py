@@ -3,6 +3,7 @@ the HF folder (this also proves the q/k permutation), and tokenizes like its tok
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from edge_eval.export.fidelity import compare_lm_logits
 from edge_eval.export.probes import gguf_logits, gguf_tokenize, load_probe_set
 
-pytest.importorskip("llama_cpp")
+if importlib.util.find_spec("llama_cpp") is None:  # find, not import: see probes.import_llama_cpp
+    pytest.skip("llama-cpp-python is not installed", allow_module_level=True)
 
 
 def _torch_logits(hf_dir: Path, ids: list[list[int]], adapter: Path | None = None) -> list:
@@ -51,8 +53,12 @@ def test_tiny_gguf_f32_matches_torch(tiny_hf_dir: Path, tiny_gguf_f32: Path) -> 
 def test_runtime_lora_matches_peft(
     tiny_hf_dir: Path, tiny_gguf_f32: Path, tiny_lora_dir: Path, tmp_path: Path
 ) -> None:
-    from edge_eval.export.lora import check_adapter_against_base, open_gguf, read_peft_adapter
-    from edge_eval.export.lora import write_lora_gguf
+    from edge_eval.export.lora import (
+        check_adapter_against_base,
+        open_gguf,
+        read_peft_adapter,
+        write_lora_gguf,
+    )
 
     adapter = read_peft_adapter(tiny_lora_dir)
     arch = check_adapter_against_base(adapter, open_gguf(tiny_gguf_f32))

@@ -31,7 +31,14 @@ from edge_eval.export.lora import (
 )
 from edge_eval.export.manifest import GGUFArtifact
 
-__all__ = ["OUTTYPES", "copy_gguf_metadata", "export_merge", "merge_lora_gguf", "raw_field_value"]
+__all__ = [
+    "OUTTYPES",
+    "copy_gguf_metadata",
+    "dequantize_gguf",
+    "export_merge",
+    "merge_lora_gguf",
+    "raw_field_value",
+]
 
 OUTTYPES = ("f16", "f32")
 
@@ -108,6 +115,44 @@ def merge_lora_gguf(
                 hint="Use --outtype f32.",
             )
         writer.add_tensor(tensor.name, np.ascontiguousarray(merged))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(out_path)
+
+
+def dequantize_gguf(base_path: Path, out_path: Path, *, outtype: str = "f16") -> Path:
+    """A float copy of a (quantized) GGUF: every quantized tensor becomes ``outtype``.
+
+    Metadata is copied as it is except ``general.file_type``, set to the new type. This is the
+    "f16 copy of the base" on which a runtime adapter can be compared with torch without
+    llama.cpp's quantized matmuls in the way.
+    """
+    import gguf
+    from gguf.quants import dequantize
+
+    if outtype not in OUTTYPES:
+        raise ConfigError(f"--outtype must be one of {', '.join(OUTTYPES)}, got {outtype!r}")
+    reader = open_gguf(base_path)
+    floats = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16}
+    out_dtype = np.float16 if outtype == "f16" else np.float32
+    file_type = gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.ALL_F32
+    architecture = str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    writer = gguf.GGUFWriter(str(out_path), arch=architecture)
+    copy_gguf_metadata(reader, writer)
+    if gguf.Keys.General.FILE_TYPE in reader.fields:
+        writer.kv_data[0][gguf.Keys.General.FILE_TYPE] = gguf.GGUFValue(
+            value=int(file_type), type=gguf.GGUFValueType.UINT32
+        )
+    for tensor in reader.tensors:
+        if tensor.tensor_type in floats and (outtype == "f32" or len(tensor.shape) == 1):
+            writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+            continue
+        shape = tuple(int(s) for s in reversed(tensor.shape))
+        weights = dequantize(tensor.data, tensor.tensor_type).reshape(shape)
+        dtype = np.float32 if len(shape) == 1 else out_dtype
+        writer.add_tensor(tensor.name, np.ascontiguousarray(weights.astype(dtype)))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

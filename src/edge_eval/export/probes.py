@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "ProbeSet",
     "gguf_logits",
     "gguf_tokenize",
+    "import_llama_cpp",
     "load_probe_set",
     "render_chatml",
 ]
@@ -95,7 +97,12 @@ def load_probe_set(path: Path | None = None) -> ProbeSet:
 # llama.cpp
 
 
-def _llama_cpp() -> Any:
+def import_llama_cpp() -> Any:
+    """Import llama_cpp (passive OpenMP waiting) or raise MissingDependencyError."""
+    # llama.cpp's OpenMP threads spin while waiting by default; on a shared machine with few
+    # cores that made evaluation several times slower. The policy is read when the library
+    # loads, so it is set before the first import (an explicit setting is respected).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
     except ImportError as exc:
@@ -112,7 +119,7 @@ def _open_llama(
     logits_all: bool = False,
     n_threads: int = 2,
 ) -> Iterator[Any]:
-    llama_cpp = _llama_cpp()
+    llama_cpp = import_llama_cpp()
     kwargs: dict[str, Any] = {
         "model_path": str(model_path),
         "n_ctx": n_ctx,

@@ -1,0 +1,3 @@
+"""Quantize stages: GGUF through llama.cpp's own quantizer, each gated on fidelity."""
+
+from __future__ import annotations
