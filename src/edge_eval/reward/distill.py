@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -177,15 +178,17 @@ class TurnSet:
     groups: np.ndarray
     conversations: tuple[Conversation, ...]
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("TurnSet holds conversation text and is not serialisable")
 
     @property
     def perceived(self) -> np.ndarray:
         """Each conversation's ``perceived_empathy`` (NaN where absent)."""
         return np.array(
-            [np.nan if c.perceived_empathy is None else c.perceived_empathy
-             for c in self.conversations],
+            [
+                np.nan if c.perceived_empathy is None else c.perceived_empathy
+                for c in self.conversations
+            ],
             dtype=np.float64,
         )
 
@@ -289,9 +292,7 @@ def fit_isotonic(
     return np.asarray(bx) / weights_b, np.asarray(by) / weights_b
 
 
-def fit_calibration(
-    kind: Calibration | str, raw: np.ndarray, target: np.ndarray
-) -> dict[str, Any]:
+def fit_calibration(kind: Calibration | str, raw: np.ndarray, target: np.ndarray) -> dict[str, Any]:
     """The ``calibration`` entry of ``bundle.json`` mapping raw outputs onto ``target``."""
     kind = Calibration(kind)
     raw = np.asarray(raw, dtype=np.float64)
@@ -345,8 +346,9 @@ def load_student_encoder() -> tuple[Any, Path]:
     return encoder, folder
 
 
-def graph_scores(graph: Any, sequences: Sequence[Sequence3], *, batch_size: int, pad_id: int
-                 ) -> np.ndarray:
+def graph_scores(
+    graph: Any, sequences: Sequence[Sequence3], *, batch_size: int, pad_id: int
+) -> np.ndarray:
     """The torch graph's raw ``score`` of each sequence (eval mode, no gradients)."""
     torch = _torch()
     out = np.zeros(len(sequences), dtype=np.float64)
@@ -364,7 +366,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pool_mask")
 def finetune_graph(
     graph: Any,
     sequences: Sequence[Sequence3],
-    loss_fn: Callable[[Any, np.ndarray], Any],
+    loss_fn: Callable[[Any, Any], Any],
     n_items: int,
     *,
     items_of: Callable[[np.ndarray], tuple[list[int], Any]],
@@ -480,14 +482,16 @@ def check_int8(raw_int8: np.ndarray, raw_fp32: np.ndarray, *, minimum: float) ->
     return figures
 
 
-def export_student(
-    graph: Any, work: Path, staging: Path, *, quantize: bool
-) -> tuple[Path, Path]:
+def export_student(graph: Any, work: Path, staging: Path, *, quantize: bool) -> tuple[Path, Path]:
     """Export fp32 ONNX into ``work`` and the shipped model into ``staging``: (fp32, shipped)."""
     from edge_eval.reward.train import export_onnx, quantize_int8
 
     fp32 = work / "fp32.onnx"
-    export_onnx(graph, fp32)
+    with warnings.catch_warnings():
+        # torch >= 2.9 flags the TorchScript exporter the bundle format is built on, and the
+        # tracer warns about constants it folds: noise for the user, not a problem here
+        warnings.simplefilter("ignore")
+        export_onnx(graph, fp32)
     shipped = staging / "model.onnx"
     if quantize:
         quantize_int8(fp32, shipped)
@@ -513,7 +517,8 @@ def _teacher_scores(
     from edge_eval.reward import load_reward_model
 
     model = load_reward_model(
-        None if spec == "default" else spec, device=config.teacher_device,
+        None if spec == "default" else spec,
+        device=config.teacher_device,
         batch_size=config.batch_size,
     )
     described = model.describe()
@@ -603,9 +608,7 @@ def distill_reward_model(
     held_seqs = turn_encoder.encode_turns(held.turns)
 
     graph = make_graph(encoder, np.zeros(3 * encoder.config.hidden_size), 0.0)
-    x, _ = torch_features(
-        graph, train_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
-    )
+    x, _ = torch_features(graph, train_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad)
     alpha, oof, cv = grouped_cv_ridge(x, train_y, train.groups)
     weight, bias = fit_ridge(x, train_y, alpha)
     graph = make_graph(encoder, weight, bias)
@@ -643,9 +646,10 @@ def distill_reward_model(
         graph, turn_encoder, train.conversations, batch_size=config.batch_size
     )
 
-    with tempfile.TemporaryDirectory(prefix=".distill-") as work_name, atomic_directory(
-        Path(out_dir)
-    ) as staging:
+    with (
+        tempfile.TemporaryDirectory(prefix=".distill-") as work_name,
+        atomic_directory(Path(out_dir)) as staging,
+    ):
         work = Path(work_name)
         fp32, shipped = export_student(graph, work, staging, quantize=config.quantize)
         raw_fp32 = onnx_raw_scores(

@@ -51,6 +51,7 @@ from edge_eval.reward.bundle import InputTemplate, write_bundle_json
 from edge_eval.reward.distill import (
     Calibration,
     DistillReport,
+    apply_calibration,
     check_int8,
     cluster_prototypes,
     encoder_license,
@@ -98,7 +99,7 @@ class PreferencePair:
     rejected: str
     task: str | None = None
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("PreferencePair holds conversation text and is not serialisable")
 
     def turns(self) -> tuple[TurnInput, TurnInput]:
@@ -185,8 +186,8 @@ def _parse_pair(raw: bytes, *, source: str, line: int) -> PreferencePair:
             source=source,
             line=line,
             field=where,
-            hint="Each line must be {\"context\": [...], \"chosen\": \"...\", "
-            "\"rejected\": \"...\", \"task\": ...}.",
+            hint='Each line must be {"context": [...], "chosen": "...", '
+            '"rejected": "...", "task": ...}.',
         )
 
     try:
@@ -201,9 +202,7 @@ def _parse_pair(raw: bytes, *, source: str, line: int) -> PreferencePair:
         raise fail(f"expected a JSON object, found {_type_name(obj)}")
     unknown = [k for k in obj if k not in PAIR_FIELDS]
     if unknown:
-        raise fail(
-            f"{len(unknown)} unknown field(s); valid fields are: {', '.join(PAIR_FIELDS)}"
-        )
+        raise fail(f"{len(unknown)} unknown field(s); valid fields are: {', '.join(PAIR_FIELDS)}")
     texts: dict[str, str] = {}
     for key in ("chosen", "rejected"):
         if key not in obj:
@@ -230,9 +229,7 @@ def _parse_pair(raw: bytes, *, source: str, line: int) -> PreferencePair:
             if key not in message:
                 raise fail("required field is missing", f"{where}.{key}")
             if not isinstance(message[key], str):
-                raise fail(
-                    f"expected a string, found {_type_name(message[key])}", f"{where}.{key}"
-                )
+                raise fail(f"expected a string, found {_type_name(message[key])}", f"{where}.{key}")
         if message["role"] not in ROLES:
             raise fail(f"unknown role; valid roles are: {', '.join(ROLES)}", f"{where}.role")
         if message["role"] in CONTEXT_ROLES and message["content"].strip():
@@ -272,7 +269,7 @@ def iter_pairs(path: Path | str) -> Iterator[PreferencePair]:
         raise InputError(
             "the pairs file has no pairs",
             source=source,
-            hint="Write one {\"context\", \"chosen\", \"rejected\"} object per line.",
+            hint='Write one {"context", "chosen", "rejected"} object per line.',
         )
 
 
@@ -487,13 +484,12 @@ def train_preference_model(
         train_raw = x @ weight
     calibration = _calibration(config.calibration, train_raw)
     contexts = _context_conversations(train)
-    prototypes = cluster_prototypes(
-        graph, turn_encoder, contexts, batch_size=config.batch_size
-    )
+    prototypes = cluster_prototypes(graph, turn_encoder, contexts, batch_size=config.batch_size)
 
-    with tempfile.TemporaryDirectory(prefix=".preference-") as work_name, atomic_directory(
-        Path(out_dir)
-    ) as staging:
+    with (
+        tempfile.TemporaryDirectory(prefix=".preference-") as work_name,
+        atomic_directory(Path(out_dir)) as staging,
+    ):
         work = Path(work_name)
         fp32, shipped = export_student(graph, work, staging, quantize=config.quantize)
         raw_fp32 = onnx_raw_scores(
@@ -506,6 +502,14 @@ def train_preference_model(
                 shipped, held_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
             )
             int8_figures = check_int8(raw, raw_fp32, minimum=config.min_int8_spearman)
+            int8_figures["mae_calibrated"] = float(
+                np.mean(
+                    np.abs(
+                        apply_calibration(calibration, raw)
+                        - apply_calibration(calibration, raw_fp32)
+                    )
+                )
+            )
             say(
                 f"int8 vs fp32 on {int8_figures['n']} held-out responses: Spearman "
                 f"{int8_figures['spearman']:.4f}, MAE {int8_figures['mae']:.4f}"
