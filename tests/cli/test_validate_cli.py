@@ -208,3 +208,36 @@ def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixt
     assert 0.0 <= turn["mae"] <= 4.0
     assert 0.0 <= turn["within1"] <= 1.0
     assert PLANT not in out + err
+
+
+def test_validate_reports_unscored_turns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import edge_eval.reward
+
+    class HalfModel(EchoModel):
+        """Cannot score replies ending in 5 (NaN), like a judge whose prompt is too long."""
+
+        stats = types.SimpleNamespace(too_long=0, failed=0, context_trimmed=0, unscored=0)
+
+        def score_turns(self, turns: Sequence[TurnInput]) -> np.ndarray:
+            scores = super().score_turns(turns)
+            bad = scores == 5
+            self.stats.too_long += int(bad.sum())
+            self.stats.unscored += int(bad.sum())
+            return np.where(bad, np.nan, scores)
+
+    monkeypatch.setattr(edge_eval.reward, "load_reward_model", lambda *a, **k: HalfModel())
+    lines = [_conv([(v, v)]) for v in (1, 2, 3, 4, 5) * 3]
+    src = _write(tmp_path / "c.jsonl", lines)
+    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "20")
+    assert code == 0, err
+    assert err.splitlines() == [
+        "3 labelled turn(s) could not be scored and were left out.",
+        "Judge: 3 turn(s) too long for its context, 0 failed, 0 scored after dropping their "
+        "oldest context.",
+    ]
+    data = json.loads(out)
+    assert data["turn"]["n"] == 12 and data["conversation"]["n"] == 12

@@ -89,6 +89,13 @@ def validate_command(
             f"{report.turns_unscored} labelled turn(s) could not be scored and were left out.",
             err=True,
         )
+    judge = getattr(scorer, "stats", None)  # the GGUF judge's counts, when it was the scorer
+    if judge is not None and (judge.unscored or judge.context_trimmed):
+        click.echo(
+            f"Judge: {judge.too_long} turn(s) too long for its context, {judge.failed} failed, "
+            f"{judge.context_trimmed} scored after dropping their oldest context.",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
