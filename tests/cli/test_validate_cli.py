@@ -122,8 +122,21 @@ def test_validate_conversation_level_and_text(
     rows = out.splitlines()
     assert rows[0] == "Agreement with people (95% bootstrap intervals, seed 0; k = 11)"
     assert rows[2] == "turn                 withheld: no labels or fewer than 11"
+    assert rows[1].split() == [
+        "level",
+        "n",
+        "Spearman",
+        "rho",
+        "MAE",
+        "accuracy",
+        "macro-F1",
+        "within-1",
+    ]
     assert rows[3].startswith("conversation     12  ")
-    assert rows[3].endswith(f"{3 / 12:>7.3f}{9 / 12:>10.3f}{conv['macro_f1']:>10.3f}{1:>10.3f}")
+    rho = f"{conv['spearman']:.3f} [{conv['spearman_ci'][0]:.2f}, {conv['spearman_ci'][1]:.2f}]"
+    assert rows[3][21:41] == f"{rho:<20}"
+    assert rows[3][41:46] == "0.250"  # MAE, then its interval
+    assert rows[3].endswith(f"{9 / 12:>9.3f}{conv['macro_f1']:>10.3f}{1:>10.3f}")
 
 
 def test_validate_bad_input_names_line_not_content(

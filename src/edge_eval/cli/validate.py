@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from edge_eval.conversations import OnError
+from edge_eval.validation import ValidationReport
 
 _ON_ERROR = click.option(
     "--on-error",
@@ -99,30 +100,33 @@ def validate_command(
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
-    click.echo(render_validation(report.to_dict(), min_count=min_count, seed=seed))
+    click.echo(render_validation(report, seed=seed))
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def render_validation(data: dict, *, min_count: int, seed: int) -> str:
-    """The validation figures as a plain-text table (from the JSON dict alone)."""
+def _with_ci(value: float, ci: tuple[float, float]) -> str:
+    return f"{_fmt(value)} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
+
+
+def render_validation(report: ValidationReport, *, seed: int) -> str:
+    """The validation figures as a plain-text table."""
+    k = report.min_count
     lines = [
-        f"Agreement with people (95% bootstrap intervals, seed {seed}; k = {min_count})",
-        f"{'level':<13}{'n':>6}  {'Spearman rho [95% CI]':<24}{'MAE':>7}"
-        f"{'accuracy':>10}{'macro-F1':>10}{'within-1':>10}",
+        f"Agreement with people (95% bootstrap intervals, seed {seed}; k = {k})",
+        f"{'level':<13}{'n':>6}  {'Spearman rho':<20}{'MAE':<20}"
+        f"{'accuracy':>9}{'macro-F1':>10}{'within-1':>10}",
     ]
-    for level in ("turn", "conversation"):
-        row = data[level]
-        if row is None:
-            lines.append(f"{level:<13}{'':>6}  withheld: no labels or fewer than {min_count}")
+    for name, level in (("turn", report.turn), ("conversation", report.conversation)):
+        if level is None:
+            lines.append(f"{name:<13}{'':>6}  withheld: no labels or fewer than {k}")
             continue
-        low, high = row["spearman_ci"]
-        rho = f"{_fmt(row['spearman'])} [{_fmt(low, 2)}, {_fmt(high, 2)}]"
         lines.append(
-            f"{level:<13}{row['n']:>6}  {rho:<24}{_fmt(row['mae']):>7}"
-            f"{_fmt(row['accuracy']):>10}{_fmt(row['macro_f1']):>10}{_fmt(row['within1']):>10}"
+            f"{name:<13}{level.n:>6}  {_with_ci(level.spearman, level.spearman_ci):<20}"
+            f"{_with_ci(level.mae, level.mae_ci):<20}{_fmt(level.accuracy):>9}"
+            f"{_fmt(level.macro_f1):>10}{_fmt(level.within1):>10}"
         )
     return "\n".join(lines)
 
