@@ -134,8 +134,8 @@ def test_validate_conversation_level_and_text(
     ]
     assert rows[3].startswith("conversation     12  ")
     rho = f"{conv['spearman']:.3f} [{conv['spearman_ci'][0]:.2f}, {conv['spearman_ci'][1]:.2f}]"
-    assert rows[3][21:41] == f"{rho:<20}"
-    assert rows[3][41:46] == "0.250"  # MAE, then its interval
+    assert rows[3][21:44] == f"{rho:<23}"
+    assert rows[3][44:49] == "0.250"  # MAE, then its interval
     assert rows[3].endswith(f"{9 / 12:>9.3f}{conv['macro_f1']:>10.3f}{1:>10.3f}")
 
 

@@ -116,7 +116,7 @@ def render_validation(report: ValidationReport, *, seed: int) -> str:
     k = report.min_count
     lines = [
         f"Agreement with people (95% bootstrap intervals, seed {seed}; k = {k})",
-        f"{'level':<13}{'n':>6}  {'Spearman rho':<20}{'MAE':<20}"
+        f"{'level':<13}{'n':>6}  {'Spearman rho':<23}{'MAE':<20}"
         f"{'accuracy':>9}{'macro-F1':>10}{'within-1':>10}",
     ]
     for name, level in (("turn", report.turn), ("conversation", report.conversation)):
@@ -124,7 +124,7 @@ def render_validation(report: ValidationReport, *, seed: int) -> str:
             lines.append(f"{name:<13}{'':>6}  withheld: no labels or fewer than {k}")
             continue
         lines.append(
-            f"{name:<13}{level.n:>6}  {_with_ci(level.spearman, level.spearman_ci):<20}"
+            f"{name:<13}{level.n:>6}  {_with_ci(level.spearman, level.spearman_ci):<23}"
             f"{_with_ci(level.mae, level.mae_ci):<20}{_fmt(level.accuracy):>9}"
             f"{_fmt(level.macro_f1):>10}{_fmt(level.within1):>10}"
         )
