@@ -135,8 +135,8 @@ def test_thresholds_validate_themselves() -> None:
 def test_default_gates_cover_every_format() -> None:
     assert set(DEFAULT_GATES) == {
         "gguf-f32", "gguf-f16", "gguf-q8_0", "gguf-q6_k", "gguf-q5_k_m", "gguf-q4_k_m",
-        "gguf-lora", "onnx-fp32", "onnx-int8", "onnx-int4", "reward-onnx", "reward-onnx-int8",
-        "tokenizer",
+        "gguf-lora", "gguf-quantized-base", "onnx-fp32", "onnx-int8", "onnx-int4",
+        "reward-onnx", "reward-onnx-int8", "tokenizer",
     }  # fmt: skip
     # looser formats never have tighter bounds than stricter ones
     order = ["gguf-f32", "gguf-f16", "gguf-q8_0", "gguf-q6_k", "gguf-q5_k_m", "gguf-q4_k_m"]

@@ -50,12 +50,6 @@ def gguf_gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def gate_from_options(fmt: str, **overrides: float | None) -> Any:
-    from edge_eval.export.fidelity import gate_for
-
-    return gate_for(fmt).with_overrides(**overrides)
-
-
 def render_gguf_artifact(artifact: Any, as_json: bool) -> None:
     """Print what was written (file names only) and the fidelity figures."""
     from edge_eval.export.fidelity import figures_to_dict
@@ -135,20 +129,19 @@ def merge_command(
     """Merge a LoRA adapter into a GGUF model (no torch), checked against the runtime adapter."""
     from edge_eval.export.merge import export_merge
 
-    gate = gate_from_options(
-        f"gguf-{outtype}",
-        max_kl=max_kl,
-        min_top1=min_top1,
-        max_abs_logit=max_abs_logit,
-        max_seq_logprob_delta=max_seq_logprob_delta,
-    )
+    overrides = {
+        "max_kl": max_kl,
+        "min_top1": min_top1,
+        "max_abs_logit": max_abs_logit,
+        "max_seq_logprob_delta": max_seq_logprob_delta,
+    }
     artifact = export_merge(
         base,
         adapter,
         out,
         outtype=outtype,
         check=not no_check,
-        thresholds=gate,
+        gate_overrides=overrides,
         probes_path=probes,
         n_threads=threads,
     )
@@ -184,20 +177,19 @@ def lora_command(
     """Write a GGUF LoRA adapter that llama.cpp applies at load time (Llama(lora_path=...))."""
     from edge_eval.export.lora import export_lora
 
-    gate = gate_from_options(
-        "gguf-lora",
-        max_kl=max_kl,
-        min_top1=min_top1,
-        max_abs_logit=max_abs_logit,
-        max_seq_logprob_delta=max_seq_logprob_delta,
-    )
+    overrides = {
+        "max_kl": max_kl,
+        "min_top1": min_top1,
+        "max_abs_logit": max_abs_logit,
+        "max_seq_logprob_delta": max_seq_logprob_delta,
+    }
     artifact = export_lora(
         adapter,
         base,
         out,
         outtype=outtype,
         check=not no_check,
-        thresholds=gate,
+        gate_overrides=overrides,
         probes_path=probes,
         n_threads=threads,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_eval.cli.export import gate_from_options, gguf_gate_options, render_gguf_artifact
+from edge_eval.cli.export import gguf_gate_options, render_gguf_artifact
 
 __all__ = ["quantize_group"]
 
@@ -49,19 +49,18 @@ def quantize_gguf_command(
     from edge_eval.quantize.gguf import GGUFQuantType, quantize_gguf
 
     kind = GGUFQuantType.parse(qtype)
-    gate = gate_from_options(
-        kind.gate_name,
-        max_kl=max_kl,
-        min_top1=min_top1,
-        max_abs_logit=max_abs_logit,
-        max_seq_logprob_delta=max_seq_logprob_delta,
-    )
+    overrides = {
+        "max_kl": max_kl,
+        "min_top1": min_top1,
+        "max_abs_logit": max_abs_logit,
+        "max_seq_logprob_delta": max_seq_logprob_delta,
+    }
     artifact = quantize_gguf(
         in_path,
         out,
         qtype=kind,
         check=not no_check,
-        thresholds=gate,
+        gate_overrides=overrides,
         probes_path=probes,
         n_threads=threads,
     )

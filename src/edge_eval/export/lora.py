@@ -261,6 +261,21 @@ def check_adapter_against_base(adapter: PeftLoraAdapter, reader: Any) -> GGUFArc
     return arch
 
 
+_FLOAT_TYPES = ("F32", "F16", "BF16")
+
+
+def touches_quantized_tensors(adapter: PeftLoraAdapter, reader: Any) -> bool:
+    """Whether any base tensor the adapter changes is stored quantized."""
+    types = {t.name: t.tensor_type.name for t in reader.tensors}
+    return any(types.get(m.target.tensor) not in _FLOAT_TYPES for m in adapter.modules)
+
+
+def default_gate_name(adapter: PeftLoraAdapter, reader: Any, float_name: str) -> str:
+    """``float_name`` on a float base; ``gguf-quantized-base`` when touched tensors are quantized
+    (llama.cpp's quantized matmuls then differ from merged float weights by themselves)."""
+    return "gguf-quantized-base" if touches_quantized_tensors(adapter, reader) else float_name
+
+
 def open_gguf(path: Path) -> Any:
     """A ``gguf.GGUFReader`` on ``path``, with our errors for missing package or bad file."""
     try:
@@ -331,11 +346,15 @@ def export_lora(
     outtype: str = "f32",
     check: bool = True,
     thresholds: Any = None,
+    gate_overrides: dict[str, float | None] | None = None,
     probes_path: Path | None = None,
     n_threads: int = 2,
     command: str = "edge-eval export lora",
 ) -> Any:
     """Write a GGUF LoRA adapter for ``base_path`` and gate it.
+
+    Default gate: ``gguf-lora``, or ``gguf-quantized-base`` when the tensors the adapter
+    changes are quantized in the base; ``gate_overrides`` replace single bounds.
 
     The gate runs llama.cpp twice on the probe set: the base with the new adapter applied at load
     time (candidate) against a temporary GGUF with the adapter merged into f32 weights
@@ -350,7 +369,9 @@ def export_lora(
     adapter = read_peft_adapter(adapter_dir)
     reader = open_gguf(base_path)
     arch = check_adapter_against_base(adapter, reader)
-    gate = thresholds if thresholds is not None else gate_for("gguf-lora")
+    gate_name = default_gate_name(adapter, reader, "gguf-lora")
+    gate = thresholds if thresholds is not None else gate_for(gate_name)
+    gate = gate.with_overrides(**(gate_overrides or {}))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
@@ -383,6 +404,7 @@ def export_lora(
             command=command,
             extra={
                 "format": "gguf-lora",
+                "gate": gate_name if thresholds is None else "custom",
                 "outtype": outtype,
                 "architecture": arch.name,
                 "modules": len(adapter.modules),

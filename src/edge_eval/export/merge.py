@@ -25,6 +25,7 @@ from edge_eval.export.fidelity import GateThresholds
 from edge_eval.export.lora import (
     PeftLoraAdapter,
     check_adapter_against_base,
+    default_gate_name,
     open_gguf,
     read_peft_adapter,
     write_lora_gguf,
@@ -168,13 +169,16 @@ def export_merge(
     outtype: str = "f16",
     check: bool = True,
     thresholds: GateThresholds | None = None,
+    gate_overrides: dict[str, float | None] | None = None,
     probes_path: Path | None = None,
     n_threads: int = 2,
     command: str = "edge-eval export merge",
 ) -> GGUFArtifact:
     """Merge ``adapter_dir`` into ``base_path``, gate the result, write it and its manifest.
 
-    The default gate is that of ``gguf-<outtype>``. A failing gate raises
+    The default gate is that of ``gguf-<outtype>``, or ``gguf-quantized-base`` when the tensors
+    the adapter changes are quantized in the base; ``gate_overrides`` replace single bounds
+    (``max_kl=...``). A failing gate raises
     :class:`~edge_eval.errors.FidelityError` and leaves nothing at ``out_path``.
     """
     from edge_eval.export.fidelity import compare_lm_logits, enforce_gate, gate_for
@@ -187,7 +191,9 @@ def export_merge(
     adapter = read_peft_adapter(adapter_dir)
     reader = open_gguf(base_path)
     arch = check_adapter_against_base(adapter, reader)
-    gate = thresholds if thresholds is not None else gate_for(f"gguf-{outtype}")
+    gate_name = default_gate_name(adapter, reader, f"gguf-{outtype}")
+    gate = thresholds if thresholds is not None else gate_for(gate_name)
+    gate = gate.with_overrides(**(gate_overrides or {}))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
@@ -217,6 +223,7 @@ def export_merge(
             command=command,
             extra={
                 "format": f"gguf-{outtype}",
+                "gate": gate_name if thresholds is None else "custom",
                 "outtype": outtype,
                 "architecture": arch.name,
                 "modules": len(adapter.modules),

@@ -101,6 +101,7 @@ def quantize_gguf(
     qtype: GGUFQuantType | str,
     check: bool = True,
     thresholds: GateThresholds | None = None,
+    gate_overrides: dict[str, float | None] | None = None,
     probes_path: Path | None = None,
     n_threads: int = 2,
     command: str = "edge-eval quantize gguf",
@@ -114,6 +115,7 @@ def quantize_gguf(
     in_path = Path(in_path)
     out_path = Path(out_path)
     gate = thresholds if thresholds is not None else gate_for(qtype.gate_name)
+    gate = gate.with_overrides(**(gate_overrides or {}))
     requantized = _is_quantized(in_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
