@@ -57,6 +57,7 @@ _KEYS = (
     "training",
     "validation",
     "embedding_dim",
+    "head",
 )
 
 

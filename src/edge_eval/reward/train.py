@@ -366,19 +366,21 @@ def build_reward_bundle(
         correct = [g == t for g, t in zip(guessed, held_clusters, strict=True) if t]
         lengths = np.array([len(t.response.split()) for t in heldout.turns], dtype=np.float64)
         questions = np.array([float("?" in t.response) for t in heldout.turns])
-        meta["validation"] = {
-            "heldout_turns": len(heldout.turns),
-            "heldout_conversations": len(heldout.conversations),
-            "turn": _figures(heldout.labels, predicted, config.seed),
-            "fp32_turn": _figures(heldout.labels, predicted_fp32, config.seed),
-            "int8_vs_fp32": {
-                "mae": float(np.mean(np.abs(predicted - predicted_fp32))),
-                "spearman": float(spearman(predicted, predicted_fp32)),
-            },
-            "baseline_length_words": {"spearman": float(spearman(lengths, heldout.labels))},
-            "baseline_question_mark": {"spearman": float(spearman(questions, heldout.labels))},
-            "recogniser": {"accuracy": float(np.mean(correct)), "n": len(correct)},
-        }
+        meta["validation"] = _rounded(
+            {
+                "heldout_turns": len(heldout.turns),
+                "heldout_conversations": len(heldout.conversations),
+                "turn": _figures(heldout.labels, predicted, config.seed),
+                "fp32_turn": _figures(heldout.labels, predicted_fp32, config.seed),
+                "int8_vs_fp32": {
+                    "mae": float(np.mean(np.abs(predicted - predicted_fp32))),
+                    "spearman": float(spearman(predicted, predicted_fp32)),
+                },
+                "baseline_length_words": {"spearman": float(spearman(lengths, heldout.labels))},
+                "baseline_question_mark": {"spearman": float(spearman(questions, heldout.labels))},
+                "recogniser": {"accuracy": float(np.mean(correct)), "n": len(correct)},
+            }
+        )
         write_bundle_json(staging, meta)
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in (model_name, "tokenizer.json", "prototypes.npy", "head.npy", "bundle.json"):
@@ -386,6 +388,17 @@ def build_reward_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def _rounded(value: Any) -> Any:
+    """Figures to 4 decimals: a rebuild on another thread count gives the same bundle.json."""
+    if isinstance(value, float):
+        return round(value, 4) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _figures(labels: np.ndarray, predicted: np.ndarray, seed: int) -> dict[str, Any]:
