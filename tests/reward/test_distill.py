@@ -19,6 +19,7 @@ from edge_eval.reward.distill import (
     fit_calibration,
     fit_isotonic,
     load_turn_set,
+    rounded,
     split_by_conversation,
 )
 from edge_eval.validation import compare_level
@@ -204,7 +205,7 @@ def test_student_bundle_scores_and_its_figures_are_the_shipped_files(student: tu
     scores = model.score_turns(turns)
     assert np.all((scores >= 1) & (scores <= 5))
     again = compare_level(teacher.score_turns(turns), scores, seed=0, n_boot=200)
-    assert again is not None and again.to_dict() == meta["validation"]["turn"]
+    assert again is not None and rounded(again.to_dict()) == meta["validation"]["turn"]
 
 
 @pytest.mark.slow
@@ -216,6 +217,7 @@ def test_student_bundle_leaks_nothing(student: tuple) -> None:
     assert "train.jsonl" not in text and "heldout.jsonl" not in text
     assert sorted(p.name for p in bundle.iterdir()) == [
         "bundle.json",
+        "head.npy",
         "model.onnx",
         "prototypes.npy",
         "tokenizer.json",

@@ -139,6 +139,7 @@ def test_committed_pairs_are_what_make_pairs_derives() -> None:
         for p in built[split]:
             assert p["meta"]["chosen_level"] > p["meta"]["rejected_level"]
             assert p["context"][-1]["role"] == "user" and p["chosen"] != p["rejected"]
+
     # held-out pairs come from held-out conversations only: no context is shared with train
     def opener(p: dict) -> str:
         return next(m["content"] for m in p["context"] if m["role"] == "user")
@@ -200,3 +201,33 @@ def test_preference_bundle_is_a_scorer(preference_bundle: tuple) -> None:
     # the relative 1-5 map is monotone: calibrated scores rank pairs nearly as the raw reward
     assert np.mean(chosen > rejected) > MIN_HELDOUT_ACCURACY - 0.05
     assert meta["calibration"]["kind"] == "isotonic" and meta["calibration"]["y"][0] == 1.0
+
+
+@pytest.mark.slow
+def test_finetuning_the_encoder_on_pairs(tmp_path: Path) -> None:
+    lines = (DATA / "pairs_train.jsonl").open("r", encoding="utf-8").readlines()
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(lines[:24]))
+    messages: list[str] = []
+    report = train_preference_model(
+        pairs,
+        PreferenceConfig(
+            template=InputTemplate(max_length=64, max_response_tokens=40),
+            finetune_encoder=True,
+            epochs=1,
+            heldout_fraction=0.25,
+            quantize=False,  # too few held-out responses for a meaningful int8 ranking check
+            min_count=3,
+            n_boot=20,
+        ),
+        out_dir=tmp_path / "bundle",
+        progress=messages.append,
+    )
+    meta = report.metadata
+    assert meta["training"]["encoder_trained"] is True and meta["training"]["precision"] == "fp32"
+    assert meta["validation"]["int8_vs_fp32"] is None
+    assert any(m.startswith("epoch 1/1: training loss") for m in messages)
+    assert meta["validation"]["pairs"]["n"] == meta["validation"]["heldout_pairs"] >= 3
+    from edge_eval.reward import load_reward_model
+
+    assert load_reward_model(tmp_path / "bundle", device="cpu").kind == "onnx-preference"

@@ -36,6 +36,7 @@ labels and the teacher is a model, the student's and the teacher's figures again
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import warnings
@@ -64,6 +65,7 @@ __all__ = [
     "fit_calibration",
     "fit_isotonic",
     "load_turn_set",
+    "rounded",
     "split_by_conversation",
 ]
 
@@ -494,7 +496,13 @@ def export_student(graph: Any, work: Path, staging: Path, *, quantize: bool) -> 
         export_onnx(graph, fp32)
     shipped = staging / "model.onnx"
     if quantize:
-        quantize_int8(fp32, shipped)
+        # onnxruntime's quantizer logs a pre-processing suggestion on the root logger
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            quantize_int8(fp32, shipped)
+        finally:
+            logging.disable(previous)
     else:
         shutil.copyfile(fp32, shipped)
     return fp32, shipped
@@ -674,11 +682,17 @@ def distill_reward_model(
                 f"{int8_figures['spearman']:.4f}, MAE {int8_figures['mae']:.4f}"
             )
         shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
+        # The fp32 head (weights, then bias), as the default bundle ships it.
+        head = np.append(
+            graph.head.weight.detach().numpy().reshape(-1), float(graph.head.bias.detach())
+        ).astype(np.float64)
+        np.save(staging / "head.npy", head, allow_pickle=False)
         meta: dict[str, Any] = {
             "name": config.name,
             "kind": "onnx-regression",
             "model": "model.onnx",
             "tokenizer": "tokenizer.json",
+            "head": "head.npy",
             "embedding_dim": int(encoder.config.hidden_size),
             "output_scale": [1, 5],
             "calibration": calibration,
@@ -771,9 +785,20 @@ def distill_reward_model(
                 conv_human=held.perceived,
                 **options,
             ).to_dict()
-        meta["validation"] = validation
+        meta["validation"] = rounded(validation)
         meta = write_bundle_json(staging, meta)
     return DistillReport(bundle_dir=Path(out_dir), metadata=meta)
+
+
+def rounded(value: Any) -> Any:
+    """Figures to 4 decimals (NaN: None): a rebuild with other thread counts writes the same."""
+    if isinstance(value, float):
+        return round(value, 4) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return value
 
 
 def _finite(value: float) -> float | None:

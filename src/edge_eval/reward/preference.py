@@ -60,6 +60,7 @@ from edge_eval.reward.distill import (
     graph_scores,
     load_student_encoder,
     onnx_raw_scores,
+    rounded,
 )
 from edge_eval.reward.encoding import TurnEncoder
 
@@ -586,15 +587,17 @@ def train_preference_model(
         questions = np.array(
             [float("?" in p.chosen) for p in held] + [float("?" in p.rejected) for p in held]
         )
-        meta["validation"] = {
-            "heldout_pairs": m,
-            "pairs": accuracy_figures(raw),
-            "fp32_pairs": accuracy_figures(raw_fp32),
-            "int8_vs_fp32": int8_figures,
-            # trivial scorers on the same pairs (ties counted as wrong, as for the model)
-            "baseline_length_words": accuracy_figures(words),
-            "baseline_question_mark": accuracy_figures(questions),
-        }
+        meta["validation"] = rounded(
+            {
+                "heldout_pairs": m,
+                "pairs": accuracy_figures(raw),
+                "fp32_pairs": accuracy_figures(raw_fp32),
+                "int8_vs_fp32": int8_figures,
+                # trivial scorers on the same pairs (ties counted as wrong, as for the model)
+                "baseline_length_words": accuracy_figures(words),
+                "baseline_question_mark": accuracy_figures(questions),
+            }
+        )
         meta = write_bundle_json(staging, meta)
     return DistillReport(bundle_dir=Path(out_dir), metadata=meta)
 
