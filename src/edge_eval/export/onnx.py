@@ -90,10 +90,6 @@ class OnnxExportConfig:
         if self.opset is not None and not 14 <= self.opset <= 23:
             raise ConfigError("opset must be between 14 and 23", hint="Leave it out for 18.")
 
-    @property
-    def base_is_gguf(self) -> bool:
-        return Path(self.base).is_file()
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OnnxArtifact:
