@@ -14,7 +14,7 @@ from edge_eval.reward.bundle import load_bundle
 def test_default_bundle_loads_and_verifies() -> None:
     bundle = load_bundle()
     assert bundle.kind == "onnx-regression"
-    assert set(bundle.files) == {"model.onnx", "tokenizer.json", "prototypes.npy"}
+    assert set(bundle.files) == {"model.onnx", "tokenizer.json", "prototypes.npy", "head.npy"}
     assert bundle.model_file.stat().st_size < 40 * 1024 * 1024  # int8 stays small
     assert bundle.clusters == (
         "distressing_social_personal",

@@ -44,15 +44,23 @@ def test_scores_lie_on_the_scale_and_rank_warm_above_cold(model: OnnxRewardModel
     assert warm > cold + 1.0
 
 
-def test_length_sorted_batching_does_not_change_a_turns_score(model: OnnxRewardModel) -> None:
+def test_length_sorted_batching_keeps_each_turn_with_its_score(model: OnnxRewardModel) -> None:
     batch = model.score_turns(turns())
     alone = np.array([model.score_turns([t])[0] for t in turns()])
-    np.testing.assert_allclose(batch, alone, atol=0.05)
+    # Dynamic int8 quantizes activations with ranges taken over the whole batch, so a turn's
+    # score moves slightly with its batch mates (measured: at most ~0.09 on this set); a turn
+    # given another turn's score would be off by more than 1.
+    np.testing.assert_allclose(batch, alone, atol=0.15)
+    assert np.array_equal(np.argsort(batch[[0, 1]]), np.argsort(alone[[0, 1]]))
+    reversed_batch = model.score_turns(turns()[::-1])[::-1]
+    np.testing.assert_allclose(batch, reversed_batch, atol=1e-9)  # order-independent
 
 
 def test_long_context_is_cut_from_the_left(model: OnnxRewardModel) -> None:
     long_context = tuple(("user", f"filler sentence number {i} about nothing") for i in range(400))
-    sequences = model.encoder.encode_turns([TurnInput(context=long_context + CONTEXT, response=WARM)])
+    sequences = model.encoder.encode_turns(
+        [TurnInput(context=long_context + CONTEXT, response=WARM)]
+    )
     ids, types, _ = sequences[0]
     assert len(ids) == model.template.max_length
     # the newest context message survives, the oldest filler does not

@@ -68,9 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     from edge_eval.privacy.network import set_offline_environment
 
     set_offline_environment()
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in args
+    if debug:  # accepted anywhere on the line, as a root option
+        args = ["--debug", *(a for a in args if a != "--debug")]
     try:
-        cli.main(args=argv, prog_name="edge-eval", standalone_mode=False)
+        cli.main(args=args, prog_name="edge-eval", standalone_mode=False)
     except EdgeEvalError as exc:
         if debug:
             raise
