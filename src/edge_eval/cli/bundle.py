@@ -37,8 +37,22 @@ def bundle_group() -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fp32", is_flag=True, help="Ship fp32 instead of int8 per-channel.")
+@click.option(
+    "--finetune-layers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Top encoder layers trained with the head (0: ridge head on frozen features).",
+)
+@click.option("--epochs", type=int, default=4, show_default=True, help="Fine-tuning epochs.")
 def build_command(
-    train_path: Path, heldout_path: Path, out_dir: Path, seed: int, fp32: bool
+    train_path: Path,
+    heldout_path: Path,
+    out_dir: Path,
+    seed: int,
+    fp32: bool,
+    finetune_layers: int,
+    epochs: int,
 ) -> None:
     """Train the head on labelled turns, export ONNX, quantize, measure on held-out turns."""
     from edge_eval.reward.train import TrainConfig, build_reward_bundle
@@ -47,7 +61,9 @@ def build_command(
         train_path,
         heldout_path,
         out_dir,
-        TrainConfig(seed=seed, quantize=not fp32),
+        TrainConfig(
+            seed=seed, quantize=not fp32, finetune_layers=finetune_layers, finetune_epochs=epochs
+        ),
         progress=lambda message: click.echo(message, err=True),
     )
     click.echo(json.dumps(meta["validation"], indent=2))

