@@ -156,14 +156,41 @@ def test_plain_int8_fails_the_gate_and_keeps_nothing(
 
 def test_int4_writes_matmulnbits_and_passes(fp32_dirs: dict[str, Path], tmp_path: Path) -> None:
     artifact = quantize_onnx(
-        fp32_dirs["plain"], OnnxQuantizeConfig(mode=OnnxQuantMode.INT4), out_dir=tmp_path / "q4"
+        fp32_dirs["plain"],
+        OnnxQuantizeConfig(mode=OnnxQuantMode.INT4, block_size=16),
+        out_dir=tmp_path / "q4",
     )
     ops = _op_types(tmp_path / "q4")
     assert list(ops.values()).count("MatMulNBits") == 14  # 7 projections x 2 layers
     assert ops["/lm_head/MatMul"] == "MatMul"
     assert artifact.format == "onnx-int4"
     assert artifact.figures is not None and artifact.figures.top1_agreement >= 0.6
-    assert _manifest(tmp_path / "q4")["extra"]["quantizer"].endswith("block 32")
+    assert _manifest(tmp_path / "q4")["extra"]["quantizer"] == "MatMulNBits 4-bit hqq, block 16"
+    graph = onnx.load(str(tmp_path / "q4" / "model.onnx")).graph
+    node = next(n for n in graph.node if n.op_type == "MatMulNBits")
+    assert len(node.input) == 4  # HQQ: scales and float zero points
+
+
+def test_int4_rtn_is_symmetric(fp32_dirs: dict[str, Path], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        quantize_onnx_command,
+        [
+            str(fp32_dirs["plain"]),
+            "--mode",
+            "int4",
+            "--int4-algorithm",
+            "rtn",
+            "--out",
+            str(tmp_path / "q4"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "onnx-int4"
+    graph = onnx.load(str(tmp_path / "q4" / "model.onnx")).graph
+    node = next(n for n in graph.node if n.op_type == "MatMulNBits")
+    assert len(node.input) == 3  # symmetric: no zero points
+    assert _manifest(tmp_path / "q4")["extra"]["quantizer"] == "MatMulNBits 4-bit rtn, block 32"
 
 
 def test_int4_exclude_overrides_the_default_list(

@@ -160,6 +160,14 @@ def export_onnx_command(
     show_default=True,
     help="int4 only: weights per block.",
 )
+@click.option(
+    "--int4-algorithm",
+    type=click.Choice(["hqq", "rtn"]),
+    default="hqq",
+    show_default=True,
+    help="int4 only: HQQ (fitted scale and float zero point per block, needs torch) or "
+    "symmetric round-to-nearest.",
+)
 @_gate_options
 def quantize_onnx_command(
     in_dir: Path,
@@ -168,6 +176,7 @@ def quantize_onnx_command(
     exclude: tuple[str, ...],
     no_exclude: bool,
     block_size: str,
+    int4_algorithm: str,
     probes: Path | None,
     max_kl: float | None,
     min_top1: float | None,
@@ -182,7 +191,12 @@ def quantize_onnx_command(
     non-zero and keeps nothing.
     """
     from edge_eval.errors import ConfigError
-    from edge_eval.quantize.onnx import OnnxQuantizeConfig, OnnxQuantMode, quantize_onnx
+    from edge_eval.quantize.onnx import (
+        Int4Algorithm,
+        OnnxQuantizeConfig,
+        OnnxQuantMode,
+        quantize_onnx,
+    )
 
     if no_exclude and exclude:
         raise ConfigError("--exclude and --no-exclude contradict each other")
@@ -198,6 +212,7 @@ def quantize_onnx_command(
         mode=OnnxQuantMode(mode),
         exclude=chosen,
         block_size=int(block_size),
+        int4_algorithm=Int4Algorithm(int4_algorithm),
         check=not no_check,
         gate=gate,
         probes=probes,

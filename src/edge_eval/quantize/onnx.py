@@ -10,7 +10,10 @@
   MLP's activation outliers, and per-tensor int8 activations there (and on the vocabulary
   projection) are what collapses a 135M model's top-1 agreement to about one half.
 * ``int4``: weight-only block-wise quantization to ``MatMulNBits`` (``MatMulNBitsQuantizer``,
-  round-to-nearest, symmetric, block 32 by default); ``lm_head`` stays fp32 by default.
+  block 32 by default), weights fitted with HQQ (float zero points) by default or plain
+  symmetric round-to-nearest; ``lm_head`` stays fp32 by default. On SmolLM2, whose shipped
+  weights are Q4_1 (4-bit, block 32, float offset), HQQ at block 32 recovers that grid (mean KL
+  1e-4 vs the fp32 export) where symmetric RTN re-rounds it (mean KL 0.32).
 
 The quantized model is compared with the fp32 input on the probe set (onnxruntime both sides,
 prompt and decoding path); a failing gate raises :class:`~edge_eval.errors.FidelityError` and
@@ -22,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import shutil
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -41,6 +45,7 @@ from edge_eval.export.onnx import (
 
 __all__ = [
     "DEFAULT_EXCLUDE",
+    "Int4Algorithm",
     "OnnxQuantMode",
     "OnnxQuantizeConfig",
     "quantize_onnx",
@@ -58,6 +63,17 @@ class OnnxQuantMode(StrEnum):
     """Dynamic int8, per-channel weights."""
     INT4 = "int4"
     """Weight-only 4-bit blocks (MatMulNBits)."""
+
+
+class Int4Algorithm(StrEnum):
+    """How 4-bit weights are chosen."""
+
+    HQQ = "hqq"
+    """Half-quadratic quantization: per-block scale and *float* zero point fitted to the weights
+    (needs torch). On a base that came from a 4-bit GGUF with block 32 (SmolLM2's Q4_1) it finds
+    the original grid again, so block-32 int4 is nearly lossless there."""
+    RTN = "rtn"
+    """Round to nearest, symmetric (fast, no torch; coarser)."""
 
 
 #: MatMuls left in fp32 unless ``exclude`` says otherwise (patterns, see :func:`select_matmuls`).
@@ -78,6 +94,8 @@ class OnnxQuantizeConfig:
     glob on the node name. None: :data:`DEFAULT_EXCLUDE` for the mode; ``()``: exclude none."""
     block_size: int = 32
     """int4 only: weights per quantization block along the input dimension."""
+    int4_algorithm: Int4Algorithm = Int4Algorithm.HQQ
+    """int4 only: how the 4-bit weights are fitted."""
     check: bool = True
     gate: GateThresholds | None = None
     """None: ``DEFAULT_GATES["onnx-int8"]`` / ``["onnx-int4"]``."""
@@ -88,6 +106,10 @@ class OnnxQuantizeConfig:
         if not isinstance(self.mode, OnnxQuantMode):
             raise ConfigError(
                 f"unknown ONNX quantization mode {self.mode!r}", hint="Use int8 or int4."
+            )
+        if not isinstance(self.int4_algorithm, Int4Algorithm):
+            raise ConfigError(
+                f"unknown int4 algorithm {self.int4_algorithm!r}", hint="Use hqq or rtn."
             )
         if self.block_size not in (16, 32, 64, 128, 256):
             raise ConfigError("block size must be 16, 32, 64, 128 or 256")
@@ -215,29 +237,48 @@ def _quantize_int8(
 
 
 def _quantize_int4(
-    model: Any, dst: Path, excluded: list[str], block_size: int, large: bool
+    model: Any,
+    dst: Path,
+    excluded: list[str],
+    block_size: int,
+    algorithm: Int4Algorithm,
+    large: bool,
 ) -> None:
     try:
         from onnxruntime.quantization.matmul_nbits_quantizer import (
             DefaultWeightOnlyQuantConfig,
+            HQQWeightOnlyQuantConfig,
             MatMulNBitsQuantizer,
         )
     except ImportError as exc:  # the module needs onnx-ir
         raise MissingDependencyError("onnx-ir", "export") from exc
 
-    algo = DefaultWeightOnlyQuantConfig(
-        block_size=block_size, is_symmetric=True, op_types_to_quantize=("MatMul",)
-    )
+    algo: Any
+    if algorithm is Int4Algorithm.HQQ:
+        try:
+            import torch  # noqa: F401  (HQQ runs on torch)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise MissingDependencyError("torch", "export") from exc
+        algo = HQQWeightOnlyQuantConfig(
+            block_size=block_size, bits=4, op_types_to_quantize=("MatMul",)
+        )
+    else:
+        algo = DefaultWeightOnlyQuantConfig(
+            block_size=block_size, is_symmetric=True, op_types_to_quantize=("MatMul",)
+        )
     quantizer = MatMulNBitsQuantizer(
         model,
         bits=4,
         block_size=block_size,
-        is_symmetric=True,
+        is_symmetric=algorithm is Int4Algorithm.RTN,
         nodes_to_exclude=excluded,
         op_types_to_quantize=("MatMul",),
         algo_config=algo,
     )
-    quantizer.process()
+    with warnings.catch_warnings():
+        # HQQ wraps read-only numpy weights in torch tensors (it only reads them)
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        quantizer.process()
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=large)
 
 
@@ -300,7 +341,9 @@ def quantize_onnx(
             if config.mode is OnnxQuantMode.INT8:
                 _quantize_int8(model, dst, to_quantize, excluded, large)
             else:
-                _quantize_int4(model, dst, excluded, config.block_size, large)
+                _quantize_int4(
+                    model, dst, excluded, config.block_size, config.int4_algorithm, large
+                )
             del model
         except (ValueError, RuntimeError, KeyError, OSError) as exc:
             raise QuantizationError(
@@ -337,7 +380,7 @@ def quantize_onnx(
                 "mode": config.mode.value,
                 "quantizer": "quantize_dynamic per-channel, QUInt8 weights"
                 if config.mode is OnnxQuantMode.INT8
-                else f"MatMulNBits 4-bit symmetric RTN, block {config.block_size}",
+                else f"MatMulNBits 4-bit {config.int4_algorithm.value}, block {config.block_size}",
                 "exclude_patterns": list(patterns),
                 "matmuls_quantized": len(to_quantize),
                 "matmuls_kept_fp32": len(excluded),
