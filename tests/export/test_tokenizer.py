@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from edge_eval.errors import ExportError
+from edge_eval.errors import ArtifactError, ExportError
 from edge_eval.export.tokenizer import (
     TOKENIZER_PROBE_TEXTS,
     GGUFTokenizerSpec,
     build_tokenizer,
     check_tokenizer,
     llama_cpp_token_ids,
+    read_gguf_metadata,
     read_gguf_tokenizer,
     save_tokenizer,
 )
@@ -65,6 +66,37 @@ def test_spec_reads_smollm2_special_tokens(tiny_spec: GGUFTokenizerSpec) -> None
     assert tiny_spec.token(tiny_spec.bos_token_id) == "<|im_start|>"
     assert tiny_spec.add_bos is False
     assert tiny_spec.vocab_size == 49152
+
+
+def test_metadata_reader_equals_the_gguf_package(
+    spm_vocab: dict[str, list], tmp_path: Path
+) -> None:
+    """Strings, string arrays, float/int arrays, bools and ints as the gguf package reads them
+    (on the small sentencepiece GGUF: the gguf package's reader is slow on 49k tokens)."""
+    gguf = pytest.importorskip("gguf")
+    path = _write_spm_gguf(tmp_path / "spm.gguf", spm_vocab, add_space_prefix=True)
+    ours = read_gguf_metadata(path)
+    reference = {
+        key: field.contents()
+        for key, field in gguf.GGUFReader(path).fields.items()
+        if not key.startswith("GGUF.")
+    }
+    assert len(reference) > 15
+    assert set(ours) == set(reference)
+    for key, value in reference.items():
+        mine = ours[key].tolist() if hasattr(ours[key], "tolist") else ours[key]
+        assert mine == pytest.approx(value) if isinstance(value, float) else mine == value, key
+
+
+def test_damaged_gguf_is_refused(tiny_gguf_f32: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf_f32.read_bytes()[:4096])
+    with pytest.raises(ArtifactError, match="truncated or damaged header"):
+        read_gguf_tokenizer(cut)
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ArtifactError, match="no GGUF magic"):
+        read_gguf_tokenizer(other)
 
 
 def test_digits_are_split_one_by_one(tiny_spec: GGUFTokenizerSpec) -> None:
@@ -131,6 +163,26 @@ def test_smollm2_ids_equal_llama_cpp(smollm2_gguf_path: Path) -> None:
     assert by_text[chat][0] == 1 and 2 in by_text[chat]  # control tokens parsed, no BOS added
     emoji = "I feel 😢 today… but 👍🏽 thanks! 🎉🎉"
     assert tokenizer.decode(by_text[emoji]) == emoji
+
+
+@pytest.mark.slow
+def test_gemma3_ids_equal_llama_cpp() -> None:
+    """Gemma-3-270M: sentencepiece BPE, 262k pieces, BOS added, no space prefix."""
+    pytest.importorskip("llama_cpp")
+    from edge_eval.errors import EdgeEvalError
+    from edge_eval.export.models import find_gemma3_270m_gguf
+
+    try:
+        path = find_gemma3_270m_gguf()
+    except EdgeEvalError as exc:  # pragma: no cover - depends on the environment
+        pytest.skip(f"Gemma-3-270M GGUF not available: {exc.message}")
+    spec = read_gguf_tokenizer(path)
+    assert (spec.model, spec.add_bos, spec.add_space_prefix) == ("llama", True, False)
+    tokenizer = build_tokenizer(spec)
+    texts = list(TOKENIZER_PROBE_TEXTS) + _random_texts(
+        _PIECES + ["<start_of_turn>", "<end_of_turn>", "    ", "\n\n"], 200, seed=3
+    )
+    assert [e.ids for e in tokenizer.encode_batch(texts)] == llama_cpp_token_ids(path, texts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "build_tokenizer",
     "check_tokenizer",
     "llama_cpp_token_ids",
+    "read_gguf_metadata",
     "read_gguf_tokenizer",
     "save_tokenizer",
     "tokenizer_config",
@@ -170,61 +171,127 @@ class GGUFTokenizerSpec:
         return len(self.tokens)
 
 
-def _field(fields: Any, key: str, default: Any = None) -> Any:
-    field = fields.get(key)
-    if field is None:
-        return default
-    return field.contents()
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q"}
+_SCALARS.update({11: "<q", 12: "<d"})
+_NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1"}
+_NUMPY.update({10: "<u8", 11: "<i8", 12: "<f8"})
+_STRING, _ARRAY = 8, 9
+
+
+def read_gguf_metadata(gguf_path: Path) -> dict[str, Any]:
+    """Every key/value of a GGUF file's header (no tensor data is read).
+
+    A small reader of the GGUF v2/v3 layout (little-endian): the ``gguf`` package's reader
+    builds a numpy view per array element, which takes minutes for a 262k-token vocabulary;
+    this takes about a second. Arrays of numbers come back as numpy arrays, strings as str.
+    """
+    import mmap
+    import struct
+
+    import numpy as np
+
+    def fail(what: str) -> ArtifactError:
+        return ArtifactError(
+            f"the base file is not a readable GGUF ({what})",
+            hint="Pass a GGUF file written by llama.cpp or the gguf package.",
+        )
+
+    with Path(gguf_path).open("rb") as handle:
+        try:
+            buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError as exc:  # empty file
+            raise fail("empty file") from exc
+    try:
+        if buffer[:4] != b"GGUF":
+            raise fail("no GGUF magic")
+        version = struct.unpack_from("<I", buffer, 4)[0]
+        if version not in (2, 3):
+            raise fail(f"unsupported version {version}")
+        n_kv = struct.unpack_from("<Q", buffer, 16)[0]
+        offset = 24
+
+        def string() -> str:
+            nonlocal offset
+            (length,) = struct.unpack_from("<Q", buffer, offset)
+            offset += 8
+            raw = buffer[offset : offset + length]
+            offset += length
+            return raw.decode("utf-8", errors="replace")
+
+        def value(kind: int) -> Any:
+            nonlocal offset
+            if kind == _STRING:
+                return string()
+            if kind == _ARRAY:
+                item, count = struct.unpack_from("<IQ", buffer, offset)
+                offset += 12
+                if item == _STRING:
+                    return [string() for _ in range(count)]
+                if item in _NUMPY:
+                    dtype = np.dtype(_NUMPY[item])
+                    array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).copy()
+                    offset += dtype.itemsize * count
+                    return array.astype(bool) if item == 7 else array
+                return [value(item) for _ in range(count)]
+            if kind in _SCALARS:
+                fmt = _SCALARS[kind]
+                (result,) = struct.unpack_from(fmt, buffer, offset)
+                offset += struct.calcsize(fmt)
+                return result
+            raise fail(f"unknown value type {kind}")
+
+        metadata: dict[str, Any] = {}
+        for _ in range(n_kv):
+            key = string()
+            (kind,) = struct.unpack_from("<I", buffer, offset)
+            offset += 4
+            metadata[key] = value(kind)
+        return metadata
+    except (struct.error, ValueError, IndexError) as exc:
+        raise fail("truncated or damaged header") from exc
+    finally:
+        buffer.close()
 
 
 def read_gguf_tokenizer(gguf_path: Path) -> GGUFTokenizerSpec:
     """Read the tokenizer metadata of a GGUF file (no tensors are loaded)."""
-    try:
-        import gguf
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("gguf", "export") from exc
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise ArtifactError(
             "the base GGUF file does not exist", hint="Pass an existing .gguf file."
         )
-    try:
-        reader = gguf.GGUFReader(gguf_path)
-    except (ValueError, OSError, KeyError) as exc:
-        raise ArtifactError(
-            "the base file is not a readable GGUF", hint="Pass a GGUF written by llama.cpp."
-        ) from exc
-    fields = reader.fields
-    tokens = _field(fields, "tokenizer.ggml.tokens")
+    metadata = read_gguf_metadata(gguf_path)
+    get = metadata.get
+    tokens = get("tokenizer.ggml.tokens")
     if tokens is None:
         raise ArtifactError("the GGUF holds no tokenizer vocabulary (tokenizer.ggml.tokens)")
-    model = str(_field(fields, "tokenizer.ggml.model", "gpt2"))
-    types = _field(fields, "tokenizer.ggml.token_type")
+    model = str(get("tokenizer.ggml.model", "gpt2"))
+    types = get("tokenizer.ggml.token_type")
     token_types = tuple(int(t) for t in types) if types is not None else (_NORMAL,) * len(tokens)
-    arch = _field(fields, "general.architecture")
-    context = _field(fields, f"{arch}.context_length") if arch else None
+    arch = get("general.architecture")
+    context = get(f"{arch}.context_length") if arch else None
     is_spm = model == "llama"
 
     def opt_int(key: str, default: int | None = None) -> int | None:
-        value = _field(fields, key)
+        value = get(key)
         return default if value is None else int(value)
 
     return GGUFTokenizerSpec(
         model=model,
-        pre=str(_field(fields, "tokenizer.ggml.pre", "default")),
+        pre=str(get("tokenizer.ggml.pre", "default")),
         tokens=tuple(str(t) for t in tokens),
         token_types=token_types,
-        merges=tuple(str(m) for m in (_field(fields, "tokenizer.ggml.merges") or ())),
-        scores=tuple(float(s) for s in (_field(fields, "tokenizer.ggml.scores") or ())),
+        merges=tuple(str(m) for m in get("tokenizer.ggml.merges", ())),
+        scores=tuple(float(s) for s in get("tokenizer.ggml.scores", ())),
         bos_token_id=opt_int("tokenizer.ggml.bos_token_id", 1 if is_spm else None),
         eos_token_id=opt_int("tokenizer.ggml.eos_token_id", 2 if is_spm else None),
         unk_token_id=opt_int("tokenizer.ggml.unknown_token_id", 0 if is_spm else None),
         pad_token_id=opt_int("tokenizer.ggml.padding_token_id"),
         eot_token_id=opt_int("tokenizer.ggml.eot_token_id"),
-        add_bos=bool(_field(fields, "tokenizer.ggml.add_bos_token", is_spm)),
-        add_eos=bool(_field(fields, "tokenizer.ggml.add_eos_token", False)),
-        add_space_prefix=bool(_field(fields, "tokenizer.ggml.add_space_prefix", is_spm)) and is_spm,
-        chat_template=_field(fields, "tokenizer.chat_template"),
+        add_bos=bool(get("tokenizer.ggml.add_bos_token", is_spm)),
+        add_eos=bool(get("tokenizer.ggml.add_eos_token", False)),
+        add_space_prefix=bool(get("tokenizer.ggml.add_space_prefix", is_spm)) and is_spm,
+        chat_template=get("tokenizer.chat_template"),
         context_length=None if context is None else int(context),
     )
 
