@@ -15,6 +15,8 @@ for _key, _value in {
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }.items():
     os.environ[_key] = _value
+# llama.cpp's OpenMP threads spin after a call unless told to wait passively (slows everything).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _SocketBlocked(RuntimeError):
@@ -38,7 +40,9 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own HOME and cache directories."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))

@@ -11,20 +11,41 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EdgeEvalError",
+    "ScoreConfig",
     "__version__",
+    "calibrate_profile",
+    "import_sense7",
     "load_conversations",
+    "load_profile",
+    "load_reward_model",
     "score",
+    "validate_conversations",
+    "validate_scores",
+    "write_score_outputs",
 ]
 
 from edge_eval.errors import EdgeEvalError
 
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.conversations import load_conversations
-    from edge_eval.scoring import score
+    from edge_eval.importers import import_sense7
+    from edge_eval.reward import load_reward_model
+    from edge_eval.scoring import ScoreConfig, score, write_score_outputs
+    from edge_eval.tasks.calibrate import calibrate_profile
+    from edge_eval.tasks.profile import load_profile
+    from edge_eval.validation import validate_conversations, validate_scores
 
 _LAZY = {
+    "ScoreConfig": "edge_eval.scoring",
+    "calibrate_profile": "edge_eval.tasks.calibrate",
+    "import_sense7": "edge_eval.importers",
     "load_conversations": "edge_eval.conversations",
+    "load_profile": "edge_eval.tasks.profile",
+    "load_reward_model": "edge_eval.reward",
     "score": "edge_eval.scoring",
+    "validate_conversations": "edge_eval.validation",
+    "validate_scores": "edge_eval.validation",
+    "write_score_outputs": "edge_eval.scoring",
 }
 
 
