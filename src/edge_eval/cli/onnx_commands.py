@@ -165,8 +165,8 @@ def export_onnx_command(
     type=click.Choice(["hqq", "rtn"]),
     default="hqq",
     show_default=True,
-    help="int4 only: HQQ (fitted scale and float zero point per block, needs torch) or "
-    "symmetric round-to-nearest.",
+    help="int4 only: HQQ (fitted scale and float zero point per block, needs torch; more "
+    "faithful, slower to run) or symmetric round-to-nearest (faster to run).",
 )
 @_gate_options
 def quantize_onnx_command(

@@ -13,7 +13,10 @@
   block 32 by default), weights fitted with HQQ (float zero points) by default or plain
   symmetric round-to-nearest; ``lm_head`` stays fp32 by default. On SmolLM2, whose shipped
   weights are Q4_1 (4-bit, block 32, float offset), HQQ at block 32 recovers that grid (mean KL
-  1e-4 vs the fp32 export) where symmetric RTN re-rounds it (mean KL 0.32).
+  1.2e-4 vs the fp32 export, top-1 0.995) where symmetric RTN re-rounds it (mean KL 0.32, top-1
+  0.73: it fails the default int4 gate). The price: onnxruntime 1.32's CPU MatMulNBits runs
+  float zero points about 5x slower than RTN's (1.3 vs 6.5 tok/s decoding side by side on the
+  loaded 2-core machine), so ``int4_algorithm=rtn`` is the fast choice when its gate passes.
 
 The quantized model is compared with the fp32 input on the probe set (onnxruntime both sides,
 prompt and decoding path); a failing gate raises :class:`~edge_eval.errors.FidelityError` and
