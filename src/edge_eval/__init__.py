@@ -14,11 +14,18 @@ __all__ = [
     "ScoreConfig",
     "__version__",
     "calibrate_profile",
+    "distill_reward_model",
+    "export_lora",
+    "export_merge",
+    "export_onnx",
     "import_sense7",
     "load_conversations",
     "load_profile",
     "load_reward_model",
+    "quantize_gguf",
+    "quantize_onnx",
     "score",
+    "train_preference_model",
     "validate_conversations",
     "validate_scores",
     "write_score_outputs",
@@ -28,8 +35,15 @@ from edge_eval.errors import EdgeEvalError
 
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.conversations import load_conversations
+    from edge_eval.export.lora import export_lora
+    from edge_eval.export.merge import export_merge
+    from edge_eval.export.onnx import export_onnx
     from edge_eval.importers import import_sense7
+    from edge_eval.quantize.gguf import quantize_gguf
+    from edge_eval.quantize.onnx import quantize_onnx
     from edge_eval.reward import load_reward_model
+    from edge_eval.reward.distill import distill_reward_model
+    from edge_eval.reward.preference import train_preference_model
     from edge_eval.scoring import ScoreConfig, score, write_score_outputs
     from edge_eval.tasks.calibrate import calibrate_profile
     from edge_eval.tasks.profile import load_profile
@@ -38,11 +52,18 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "ScoreConfig": "edge_eval.scoring",
     "calibrate_profile": "edge_eval.tasks.calibrate",
+    "distill_reward_model": "edge_eval.reward.distill",
+    "export_lora": "edge_eval.export.lora",
+    "export_merge": "edge_eval.export.merge",
+    "export_onnx": "edge_eval.export.onnx",
     "import_sense7": "edge_eval.importers",
     "load_conversations": "edge_eval.conversations",
     "load_profile": "edge_eval.tasks.profile",
     "load_reward_model": "edge_eval.reward",
+    "quantize_gguf": "edge_eval.quantize.gguf",
+    "quantize_onnx": "edge_eval.quantize.onnx",
     "score": "edge_eval.scoring",
+    "train_preference_model": "edge_eval.reward.preference",
     "validate_conversations": "edge_eval.validation",
     "validate_scores": "edge_eval.validation",
     "write_score_outputs": "edge_eval.scoring",
