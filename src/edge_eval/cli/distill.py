@@ -191,7 +191,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def render_distill(meta: dict[str, Any]) -> str:
     """A short plain-text summary of a written bundle (aggregates from bundle.json only)."""
     v = meta["validation"]
-    lines = [f"Wrote a {meta['kind']} bundle ({meta['training']['precision']})."]
+    lines = [f"Wrote the bundle: {meta['kind']}, {meta['training']['precision']}."]
     check = v.get("int8_vs_fp32")
     if check:
         lines.append(
