@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test setup setup-dev browser bundle dataset bench lint typecheck clean
+.PHONY: demo test setup setup-dev browser bundle dataset pairs bench lint typecheck clean
 
 ## demo: core install (no torch), then score the shipped example on the embedded default model
 demo: $(VENV)/.core
@@ -52,6 +52,10 @@ bundle: $(VENV)/.dev
 ## dataset: regenerate the project's synthetic conversations (byte-identical)
 dataset:
 	$(PYTHON) datasets/empathy-synth/generate.py
+
+## pairs: rebuild the preference pairs from the conversations (after `make dataset`)
+pairs:
+	$(BIN)/python datasets/empathy-synth/make_pairs.py
 
 ## bench: the score throughput/memory benchmark (prints the README table)
 bench: $(VENV)/.dev
