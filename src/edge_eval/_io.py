@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "sha256_file"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -65,3 +66,12 @@ def atomic_directory(out_dir: Path) -> Iterator[Path]:
                 os.replace(item, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks (hex)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

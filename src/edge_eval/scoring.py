@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_eval._io import atomic_directory
+from edge_eval._io import atomic_directory, sha256_file
 from edge_eval.conversations import (
     DEFAULT_MAX_LINE_BYTES,
     Category,
@@ -169,14 +169,6 @@ class _Pending:
     conversation: Conversation
     cluster: int | None  # None: to be recognised
     turns: list[TurnInput]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def score_conversations(
@@ -346,7 +338,7 @@ def score(
         )
     manifest = RunManifest(
         command="score",
-        input_sha256=tuple(_sha256(p) for p in paths),
+        input_sha256=tuple(sha256_file(p) for p in paths),
         model=described,
         profile_sha256=profile.sha256,
         device_requested=config.device,
@@ -358,7 +350,7 @@ def score(
             "differential_privacy": None,
         },
         network_guard={"active": config.guard_network, "blocked_attempts": guard.blocked},
-        baseline_sha256=_sha256(Path(baseline)) if baseline is not None else None,
+        baseline_sha256=sha256_file(Path(baseline)) if baseline is not None else None,
     )
     return ScoreResult(
         report=report, table=table, manifest=manifest, skipped=skipped, recognised=recognised

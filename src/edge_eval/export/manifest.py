@@ -6,7 +6,6 @@ SHA-256, the probe set by its SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_eval import __version__
-from edge_eval._io import atomic_write_text
+from edge_eval._io import atomic_write_text, sha256_file
 from edge_eval.export.fidelity import GateThresholds, figures_to_dict
 
 __all__ = [
@@ -46,15 +45,6 @@ _LIBRARIES = (
     "peft",
     "numpy",
 )
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edge_eval._io import sha256_file
 from edge_eval.errors import ArtifactError
 
 __all__ = [
@@ -59,14 +60,6 @@ _KEYS = (
     "embedding_dim",
     "head",
 )
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_bundle_dir() -> Path:
