@@ -112,7 +112,7 @@ with torch.inference_mode():
     for i in range(0, len(turns), 32):
         batch = turns[i:i + 32]
         ctx = [" ".join(f"{prefix[r]} {c}" for r, c in x.context) for x in batch]
-        enc = tok(ctx, [x.response for x in batch], truncation="only_first",
+        enc = tok(ctx, [x.response for x in batch], truncation="longest_first",
                   max_length=t.max_length, padding=True, return_tensors="pt")
         h = model(**enc).last_hidden_state
         m = enc["token_type_ids"].unsqueeze(-1).float()
