@@ -31,7 +31,11 @@ SHORT = InputTemplate(max_length=128, max_response_tokens=80)
 #: Measured (seed 0, 12 held-out conversations = 54 turns): students on the teacher's template
 #: (max_length 256) from 36 / 70 / 110 training conversations reach 0.44 / 0.83 / 0.87; at
 #: max_length 128 only 0.39 / 0.64 / 0.56 (they cannot see what the 256-token teacher sees).
-STUDENT_TEACHER_MIN_RHO = 0.7
+#: Those figures are against the v1 default (a ridge head on frozen features: the student's own
+#: function class). Against the shipped v2 default, whose top encoder layers are fine-tuned, the
+#: frozen-feature student from 70 conversations measured 0.62 [0.40, 0.77] (CI run, seed 0); a
+#: broken student (shuffled or constant scores) sits near 0.
+STUDENT_TEACHER_MIN_RHO = 0.5
 
 
 def _subset(src: Path, dst: Path, n: int, *, plant: bool = False) -> Path:
