@@ -82,6 +82,12 @@ from edge_eval.errors import ConfigError
     envvar="EDGE_EVAL_MIN_COUNT",
     help="Privacy threshold k: withhold held-out figures from fewer items than this.",
 )
+@click.option(
+    "--save-torch",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also keep the student's torch weights here (a checkpoint for "
+    "`edge-eval export onnx --reward`, e.g. to merge a LoRA adapter later).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the held-out figures as JSON.")
 def distill_command(
     train: Path | None,
@@ -102,6 +108,7 @@ def distill_command(
     fp32: bool,
     teacher_device: str,
     min_count: int,
+    save_torch: Path | None,
     as_json: bool,
 ) -> None:
     """Distil a student reward model from TRAIN (conversations JSONL), or train a preference
@@ -151,6 +158,11 @@ def distill_command(
                 "--teacher does not apply to --pairs (the pairs are the teacher)",
                 hint="Leave --teacher out, or distil from conversations instead.",
             )
+        if save_torch is not None:
+            raise ConfigError(
+                "--save-torch is not supported with --pairs yet",
+                hint="Leave --save-torch out; the preference bundle is written as usual.",
+            )
         from edge_eval.reward.preference import PreferenceConfig, train_preference_model
 
         report = train_preference_model(
@@ -175,6 +187,7 @@ def distill_command(
             DistillConfig(teacher=teacher, teacher_device=teacher_device, **common),
             out_dir=out,
             heldout_path=heldout,
+            torch_dir=save_torch,
             progress=say,
         )
     validation = report.validation
@@ -182,6 +195,8 @@ def distill_command(
         click.echo(json.dumps(validation, indent=2))
         return
     click.echo(render_distill(report.metadata))
+    if save_torch is not None:
+        click.echo("Kept the torch checkpoint (export it with `edge-eval export onnx --reward`).")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

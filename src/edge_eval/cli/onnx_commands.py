@@ -79,28 +79,46 @@ def _progress(message: str) -> None:
 @click.option(
     "--base",
     type=click.Path(exists=True, path_type=Path),
-    required=True,
-    help="Base model: a GGUF file or a Hugging Face model folder.",
+    help="Base language model: a GGUF file or a Hugging Face model folder.",
+)
+@click.option(
+    "--reward",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Reward model instead of --base: a torch checkpoint (from `edge-eval distill "
+    "--save-torch`), or an fp32 ONNX bundle to quantize to int8.",
 )
 @click.option(
     "--adapter",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="peft LoRA adapter folder to merge before exporting.",
+    help="peft LoRA adapter folder to merge before exporting (with --reward: on the encoder).",
 )
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder to write (model.onnx, config, tokenizer, manifest.json).",
+    help="Folder to write (model.onnx, tokenizer, manifest.json; a bundle with --reward).",
 )
 @click.option("--opset", type=int, help="ONNX opset (default: the exporter's, 18 for Llama).")
+@click.option(
+    "--precision",
+    type=click.Choice(["int8", "fp32"]),
+    help="--reward only: int8 per-channel dynamic (default) or fp32.",
+)
+@click.option("--max-reward-mae", type=float, help="--reward only: largest score MAE.")
+@click.option(
+    "--min-reward-spearman", type=float, help="--reward only: smallest Spearman of the scores."
+)
 @_gate_options
 def export_onnx_command(
-    base: Path,
+    base: Path | None,
+    reward: Path | None,
     adapter: Path | None,
     out_dir: Path,
     opset: int | None,
+    precision: str | None,
+    max_reward_mae: float | None,
+    min_reward_spearman: float | None,
     probes: Path | None,
     max_kl: float | None,
     min_top1: float | None,
@@ -109,14 +127,55 @@ def export_onnx_command(
     no_check: bool,
     as_json: bool,
 ) -> None:
-    """Merge a LoRA adapter into a base model and export an ONNX decoder with past key values.
+    """Export a language model (--base, + a LoRA adapter merged) to an ONNX decoder with past
+    key values, or a reward model (--reward) to an ONNX reward bundle.
 
-    The tokenizer written beside it is rebuilt from the GGUF's own vocabulary and checked id
-    for id against llama.cpp; the ONNX logits are checked against torch on the probe set.
-    A failing check exits non-zero and keeps nothing.
+    \b
+    edge-eval export onnx --base BASE.gguf|HF_DIR [--adapter PEFT_DIR] --out DIR
+    edge-eval export onnx --reward CHECKPOINT [--adapter PEFT_DIR] [--precision int8|fp32] --out DIR
+
+    Language models: the tokenizer is rebuilt from the GGUF's own vocabulary and checked id for
+    id against llama.cpp; the ONNX logits are checked against torch on the probe set. Reward
+    models: the bundle's scores (through the runtime scorer) are checked against torch's on the
+    probe conversations' assistant turns (MAE, Spearman). A failing check exits non-zero and
+    keeps nothing.
     """
+    lm_options = {
+        "--opset": opset,
+        "--max-kl": max_kl,
+        "--min-top1": min_top1,
+        "--max-abs-logit": max_abs_logit,
+        "--max-seq-logprob-delta": max_seq_logprob_delta,
+    }
+    reward_options = {
+        "--precision": precision,
+        "--max-reward-mae": max_reward_mae,
+        "--min-reward-spearman": min_reward_spearman,
+    }
+    _check_model_choice(base, reward, lm_options, reward_options)
+    if reward is not None:
+        from edge_eval.export.reward import (
+            RewardExportConfig,
+            RewardPrecision,
+            export_reward_onnx,
+        )
+
+        fmt = "reward-onnx" if precision == "fp32" else "reward-onnx-int8"
+        reward_config = RewardExportConfig(
+            source=reward,
+            adapter=adapter,
+            precision=RewardPrecision(precision or "int8"),
+            check=not no_check,
+            gate=_gate(fmt, max_reward_mae=max_reward_mae, min_reward_spearman=min_reward_spearman),
+            probes=probes,
+        )
+        _render_reward(
+            export_reward_onnx(reward_config, out_dir=out_dir, progress=_progress), as_json
+        )
+        return
     from edge_eval.export.onnx import OnnxExportConfig, export_onnx
 
+    assert base is not None
     gate = _gate(
         "onnx-fp32",
         max_kl=max_kl,
@@ -129,6 +188,52 @@ def export_onnx_command(
     )
     artifact = export_onnx(config, out_dir=out_dir, progress=_progress)
     _render(artifact, as_json)
+
+
+def _check_model_choice(
+    base: Path | None,
+    reward: Path | None,
+    lm_options: dict[str, Any],
+    reward_options: dict[str, Any],
+) -> None:
+    """Exactly one of --base and --reward, and only the options of that kind of model."""
+    from edge_eval.errors import ConfigError
+
+    if (base is None) == (reward is None):
+        raise ConfigError(
+            "give either --base (a language model) or --reward (a reward model), not both or "
+            "neither",
+            hint="edge-eval export onnx --base BASE.gguf|HF_DIR --out DIR, or "
+            "edge-eval export onnx --reward CHECKPOINT_DIR --out DIR",
+        )
+    given, other = (lm_options, "--base") if reward is not None else (reward_options, "--reward")
+    misplaced = [name for name, value in given.items() if value is not None]
+    if misplaced:
+        raise ConfigError(
+            f"{', '.join(misplaced)} only appl{'ies' if len(misplaced) == 1 else 'y'} with {other}",
+            hint="Reward gates: --max-reward-mae, --min-reward-spearman; language-model gates: "
+            "--max-kl, --min-top1, --max-abs-logit, --max-seq-logprob-delta.",
+        )
+
+
+def _render_reward(artifact: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(artifact.to_dict(), indent=2, sort_keys=True))
+        return
+    size = artifact.model_bytes / 1e6
+    click.echo(f"wrote {artifact.format} bundle ({size:.1f} MB) and manifest.json")
+    if artifact.figures is None:
+        click.echo("fidelity: not checked (--no-check)")
+        return
+    reference = "torch" if artifact.source_kind == "torch-checkpoint" else "the fp32 bundle"
+    f = artifact.figures
+    click.echo(
+        f"fidelity vs {reference} on {f.n} probe turns: "
+        f"score MAE {f.mae:.4g}, Spearman {f.spearman:.4f}"
+    )
+    if artifact.fp32_figures is not None:
+        g = artifact.fp32_figures
+        click.echo(f"(fp32 ONNX vs torch: score MAE {g.mae:.4g}, Spearman {g.spearman:.4f})")
 
 
 @click.command("onnx")

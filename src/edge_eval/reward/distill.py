@@ -155,6 +155,7 @@ class DistillReport:
 
     bundle_dir: Path
     metadata: dict[str, Any]
+    torch_dir: Path | None = None
 
     @property
     def validation(self) -> dict[str, Any]:
@@ -555,9 +556,14 @@ def distill_reward_model(
     *,
     out_dir: Path,
     heldout_path: Path | None = None,
+    torch_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DistillReport:
     """Train a student on the teacher's scores of ``train_path``; export, check, write a bundle.
+
+    With ``torch_dir``, the student's torch weights are kept there too, as a reward checkpoint
+    (:mod:`edge_eval.reward.checkpoint`) that ``edge-eval export onnx --reward`` exports again,
+    e.g. with a LoRA adapter merged. It is written only when the bundle is.
 
     Raises:
         ConfigError: no usable targets, too few conversations, a bad option.
@@ -569,6 +575,11 @@ def distill_reward_model(
     from edge_eval.validation import spearman, validate_scores
 
     say = progress or (lambda _message: None)
+    if torch_dir is not None and Path(torch_dir).resolve() == Path(out_dir).resolve():
+        raise ConfigError(
+            "the torch checkpoint and the bundle need two different folders",
+            hint="Pass another folder to --save-torch.",
+        )
     torch = _torch()
     torch.manual_seed(config.seed)
 
@@ -787,7 +798,22 @@ def distill_reward_model(
             ).to_dict()
         meta["validation"] = rounded(validation)
         meta = write_bundle_json(staging, meta)
-    return DistillReport(bundle_dir=Path(out_dir), metadata=meta)
+        if torch_dir is not None:
+            from edge_eval.reward.checkpoint import save_reward_checkpoint
+
+            say("saving the torch checkpoint")
+            save_reward_checkpoint(
+                graph,
+                Path(torch_dir),
+                tokenizer_file=folder / "tokenizer.json",
+                metadata=meta,
+                prototypes=prototypes[1] if prototypes is not None else None,
+            )
+    return DistillReport(
+        bundle_dir=Path(out_dir),
+        metadata=meta,
+        torch_dir=Path(torch_dir) if torch_dir is not None else None,
+    )
 
 
 def rounded(value: Any) -> Any:
