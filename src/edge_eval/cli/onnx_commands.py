@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edge_eval.export.reward import RewardExportConfig
 
 __all__ = ["export_onnx_command", "quantize_onnx_command"]
 
@@ -154,24 +157,11 @@ def export_onnx_command(
     }
     _check_model_choice(base, reward, lm_options, reward_options)
     if reward is not None:
-        from edge_eval.export.reward import (
-            RewardExportConfig,
-            RewardPrecision,
-            export_reward_onnx,
-        )
+        from edge_eval.export.reward import export_reward_onnx
 
-        fmt = "reward-onnx" if precision == "fp32" else "reward-onnx-int8"
-        reward_config = RewardExportConfig(
-            source=reward,
-            adapter=adapter,
-            precision=RewardPrecision(precision or "int8"),
-            check=not no_check,
-            gate=_gate(fmt, max_reward_mae=max_reward_mae, min_reward_spearman=min_reward_spearman),
-            probes=probes,
-        )
-        _render_reward(
-            export_reward_onnx(reward_config, out_dir=out_dir, progress=_progress), as_json
-        )
+        reward_config = _reward_config(reward, adapter, precision, probes, no_check, reward_options)
+        written = export_reward_onnx(reward_config, out_dir=out_dir, progress=_progress)
+        _render_reward(written, as_json)
         return
     from edge_eval.export.onnx import OnnxExportConfig, export_onnx
 
@@ -188,6 +178,32 @@ def export_onnx_command(
     )
     artifact = export_onnx(config, out_dir=out_dir, progress=_progress)
     _render(artifact, as_json)
+
+
+def _reward_config(
+    reward: Path,
+    adapter: Path | None,
+    precision: str | None,
+    probes: Path | None,
+    no_check: bool,
+    reward_options: dict[str, Any],
+) -> RewardExportConfig:
+    from edge_eval.export.reward import RewardExportConfig, RewardPrecision
+
+    chosen = RewardPrecision(precision or "int8")
+    gate = _gate(
+        "reward-onnx" if chosen is RewardPrecision.FP32 else "reward-onnx-int8",
+        max_reward_mae=reward_options["--max-reward-mae"],
+        min_reward_spearman=reward_options["--min-reward-spearman"],
+    )
+    return RewardExportConfig(
+        source=reward,
+        adapter=adapter,
+        precision=chosen,
+        check=not no_check,
+        gate=gate,
+        probes=probes,
+    )
 
 
 def _check_model_choice(
