@@ -267,6 +267,7 @@ def test_lora_adapter_is_merged(checkpoint: Path, lora_dir: Path, tmp_path: Path
     assert np.abs(scores - reference).max() < 1e-4  # and the bundle has it merged
     meta = json.loads((out / "bundle.json").read_text("utf-8"))
     assert meta["training"]["export"]["adapter_merged"] is True
+    assert meta["training"]["encoder_trained"] is True
     assert "validation" not in meta  # the checkpoint's figures do not describe this model
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert any(e["name"].startswith("adapter/") for e in manifest["reference"])

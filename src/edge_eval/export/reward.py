@@ -269,8 +269,11 @@ def _from_checkpoint(
             shutil.copyfile(checkpoint.prototypes_file, staging / "prototypes.npy")
             meta["prototypes"] = "prototypes.npy"
             meta["clusters"] = list(checkpoint.clusters)
+        training = dict(meta.get("training") or {})
+        if adapter is not None:
+            training["encoder_trained"] = True  # the LoRA adapter trained it further
         meta["training"] = dict(
-            meta.get("training") or {},
+            training,
             precision="int8 per-channel dynamic" if quantize else "fp32",
             export={
                 "source": "torch checkpoint",
