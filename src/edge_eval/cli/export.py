@@ -7,47 +7,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["export_group", "gguf_gate_options", "render_gguf_artifact"]
+from edge_eval.cli.gates import GateChoice, lm_fidelity_line, lm_gate_options
 
-
-def gguf_gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Fidelity-gate options shared by the GGUF export and quantize commands."""
-    options = [
-        click.option(
-            "--probes",
-            type=click.Path(dir_okay=False, exists=True, path_type=Path),
-            help="JSON Lines probe conversations (default: the shipped probe set).",
-        ),
-        click.option("--max-kl", type=float, help="Largest mean KL(reference || new), nats."),
-        click.option("--min-top1", type=float, help="Smallest top-1 agreement (0..1)."),
-        click.option("--max-abs-logit", type=float, help="Largest |delta logit|."),
-        click.option(
-            "--max-seq-logprob-delta",
-            type=float,
-            help="Largest change of a probe's summed log-probability, nats.",
-        ),
-        click.option(
-            "--no-check", is_flag=True, help="Skip the fidelity gate (recorded in the manifest)."
-        ),
-        click.option(
-            "--threads",
-            type=click.IntRange(1, 256),
-            default=2,
-            show_default=True,
-            envvar="EDGE_EVAL_THREADS",
-            help="CPU threads for llama.cpp.",
-        ),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+__all__ = ["export_group", "render_gguf_artifact"]
 
 
 def render_gguf_artifact(artifact: Any, as_json: bool) -> None:
@@ -70,12 +37,7 @@ def render_gguf_artifact(artifact: Any, as_json: bool) -> None:
     if not artifact.checked:
         click.echo("fidelity: not checked (--no-check)")
         return
-    f = artifact.figures
-    click.echo(
-        f"fidelity on {f.n_sequences} probes / {f.n_tokens} tokens: "
-        f"max |delta logit| {f.max_abs_logit_delta:.4g}, mean KL {f.mean_kl:.4g}, "
-        f"top-1 {f.top1_agreement:.4f}, max seq log-prob delta {f.max_seq_logprob_delta:.4g}"
-    )
+    click.echo(lm_fidelity_line(artifact.figures))
 
 
 @click.group("export")
@@ -111,41 +73,28 @@ _OUT = click.option(
     show_default=True,
     help="Type of the tensors the adapter changes (the others are copied as they are).",
 )
-@gguf_gate_options
+@lm_gate_options(threads=True)
 def merge_command(
     base: Path,
     adapter: Path,
     out: Path,
     outtype: str,
-    probes: Path | None,
-    max_kl: float | None,
-    min_top1: float | None,
-    max_abs_logit: float | None,
-    max_seq_logprob_delta: float | None,
-    no_check: bool,
-    threads: int,
-    as_json: bool,
+    gate: GateChoice,
 ) -> None:
     """Merge a LoRA adapter into a GGUF model (no torch), checked against the runtime adapter."""
     from edge_eval.export.merge import export_merge
 
-    overrides = {
-        "max_kl": max_kl,
-        "min_top1": min_top1,
-        "max_abs_logit": max_abs_logit,
-        "max_seq_logprob_delta": max_seq_logprob_delta,
-    }
     artifact = export_merge(
         base,
         adapter,
         out,
         outtype=outtype,
-        check=not no_check,
-        gate_overrides=overrides,
-        probes_path=probes,
-        n_threads=threads,
+        check=gate.check,
+        gate_overrides=gate.overrides,
+        probes_path=gate.probes,
+        n_threads=gate.threads,
     )
-    render_gguf_artifact(artifact, as_json)
+    render_gguf_artifact(artifact, gate.as_json)
 
 
 @export_group.command("lora")
@@ -159,41 +108,28 @@ def merge_command(
     show_default=True,
     help="Type of the LoRA matrices.",
 )
-@gguf_gate_options
+@lm_gate_options(threads=True)
 def lora_command(
     adapter: Path,
     base: Path,
     out: Path,
     outtype: str,
-    probes: Path | None,
-    max_kl: float | None,
-    min_top1: float | None,
-    max_abs_logit: float | None,
-    max_seq_logprob_delta: float | None,
-    no_check: bool,
-    threads: int,
-    as_json: bool,
+    gate: GateChoice,
 ) -> None:
     """Write a GGUF LoRA adapter that llama.cpp applies at load time (Llama(lora_path=...))."""
     from edge_eval.export.lora import export_lora
 
-    overrides = {
-        "max_kl": max_kl,
-        "min_top1": min_top1,
-        "max_abs_logit": max_abs_logit,
-        "max_seq_logprob_delta": max_seq_logprob_delta,
-    }
     artifact = export_lora(
         adapter,
         base,
         out,
         outtype=outtype,
-        check=not no_check,
-        gate_overrides=overrides,
-        probes_path=probes,
-        n_threads=threads,
+        check=gate.check,
+        gate_overrides=gate.overrides,
+        probes_path=gate.probes,
+        n_threads=gate.threads,
     )
-    render_gguf_artifact(artifact, as_json)
+    render_gguf_artifact(artifact, gate.as_json)
 
 
 # The ONNX commands live in their own module; registered when it exists (a broken module

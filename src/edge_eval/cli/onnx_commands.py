@@ -6,50 +6,17 @@ Thin shells: parse options, build one config, call one library function, print t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from edge_eval.cli.gates import GateChoice, lm_fidelity_line, lm_gate_options
+
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.export.reward import RewardExportConfig
 
 __all__ = ["export_onnx_command", "quantize_onnx_command"]
-
-
-def _gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The LM fidelity-gate options shared by both commands (names as in the fidelity module)."""
-    options = [
-        click.option(
-            "--probes",
-            type=click.Path(dir_okay=False, exists=True, path_type=Path),
-            help="JSON Lines probe conversations (default: the shipped probe set).",
-        ),
-        click.option("--max-kl", type=float, help="Largest mean KL(reference || ONNX), nats."),
-        click.option("--min-top1", type=float, help="Smallest top-1 agreement (0..1)."),
-        click.option("--max-abs-logit", type=float, help="Largest |delta logit|."),
-        click.option(
-            "--max-seq-logprob-delta",
-            type=float,
-            help="Largest change of a probe's summed log-probability, nats.",
-        ),
-        click.option(
-            "--no-check",
-            is_flag=True,
-            help="Skip the fidelity gate (recorded in manifest.json).",
-        ),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _gate(fmt: str, **overrides: float | None) -> Any:
-    from edge_eval.export.fidelity import gate_for
-
-    return gate_for(fmt).with_overrides(**overrides)
 
 
 def _render(artifact: Any, as_json: bool) -> None:
@@ -61,12 +28,7 @@ def _render(artifact: Any, as_json: bool) -> None:
     if artifact.figures is None:
         click.echo("fidelity: not checked (--no-check)")
         return
-    f = artifact.figures
-    click.echo(
-        f"fidelity on {f.n_sequences} probes / {f.n_tokens} tokens: "
-        f"max |delta logit| {f.max_abs_logit_delta:.4g}, mean KL {f.mean_kl:.4g}, "
-        f"top-1 {f.top1_agreement:.4f}, max seq log-prob delta {f.max_seq_logprob_delta:.4g}"
-    )
+    click.echo(lm_fidelity_line(artifact.figures))
     if artifact.tokenizer_figures is not None:
         t = artifact.tokenizer_figures
         click.echo(
@@ -112,7 +74,7 @@ def _progress(message: str) -> None:
 @click.option(
     "--min-reward-spearman", type=float, help="--reward only: smallest Spearman of the scores."
 )
-@_gate_options
+@lm_gate_options()
 def export_onnx_command(
     base: Path | None,
     reward: Path | None,
@@ -122,13 +84,7 @@ def export_onnx_command(
     precision: str | None,
     max_reward_mae: float | None,
     min_reward_spearman: float | None,
-    probes: Path | None,
-    max_kl: float | None,
-    min_top1: float | None,
-    max_abs_logit: float | None,
-    max_seq_logprob_delta: float | None,
-    no_check: bool,
-    as_json: bool,
+    gate: GateChoice,
 ) -> None:
     """Export a language model (--base, + a LoRA adapter merged) to an ONNX decoder with past
     key values, or a reward model (--reward) to an ONNX reward bundle.
@@ -143,13 +99,7 @@ def export_onnx_command(
     probe conversations' assistant turns (MAE, Spearman). A failing check exits non-zero and
     keeps nothing.
     """
-    lm_options = {
-        "--opset": opset,
-        "--max-kl": max_kl,
-        "--min-top1": min_top1,
-        "--max-abs-logit": max_abs_logit,
-        "--max-seq-logprob-delta": max_seq_logprob_delta,
-    }
+    lm_options = {"--opset": opset, **gate.given()}
     reward_options = {
         "--precision": precision,
         "--max-reward-mae": max_reward_mae,
@@ -159,40 +109,39 @@ def export_onnx_command(
     if reward is not None:
         from edge_eval.export.reward import export_reward_onnx
 
-        reward_config = _reward_config(reward, adapter, precision, probes, no_check, reward_options)
+        reward_config = _reward_config(reward, adapter, precision, gate, reward_options)
         written = export_reward_onnx(reward_config, out_dir=out_dir, progress=_progress)
-        _render_reward(written, as_json)
+        _render_reward(written, gate.as_json)
         return
     from edge_eval.export.onnx import OnnxExportConfig, export_onnx
 
     assert base is not None
-    gate = _gate(
-        "onnx-fp32",
-        max_kl=max_kl,
-        min_top1=min_top1,
-        max_abs_logit=max_abs_logit,
-        max_seq_logprob_delta=max_seq_logprob_delta,
-    )
     config = OnnxExportConfig(
-        base=base, adapter=adapter, opset=opset, check=not no_check, gate=gate, probes=probes
+        base=base,
+        adapter=adapter,
+        opset=opset,
+        check=gate.check,
+        gate=gate.thresholds("onnx-fp32"),
+        probes=gate.probes,
     )
     artifact = export_onnx(config, out_dir=out_dir, progress=_progress)
-    _render(artifact, as_json)
+    _render(artifact, gate.as_json)
 
 
 def _reward_config(
     reward: Path,
     adapter: Path | None,
     precision: str | None,
-    probes: Path | None,
-    no_check: bool,
+    gate: GateChoice,
     reward_options: dict[str, Any],
 ) -> RewardExportConfig:
+    from edge_eval.export.fidelity import gate_for
     from edge_eval.export.reward import RewardExportConfig, RewardPrecision
 
     chosen = RewardPrecision(precision or "int8")
-    gate = _gate(
-        "reward-onnx" if chosen is RewardPrecision.FP32 else "reward-onnx-int8",
+    thresholds = gate_for(
+        "reward-onnx" if chosen is RewardPrecision.FP32 else "reward-onnx-int8"
+    ).with_overrides(
         max_reward_mae=reward_options["--max-reward-mae"],
         min_reward_spearman=reward_options["--min-reward-spearman"],
     )
@@ -200,9 +149,9 @@ def _reward_config(
         source=reward,
         adapter=adapter,
         precision=chosen,
-        check=not no_check,
-        gate=gate,
-        probes=probes,
+        check=gate.check,
+        gate=thresholds,
+        probes=gate.probes,
     )
 
 
@@ -289,7 +238,7 @@ def _render_reward(artifact: Any, as_json: bool) -> None:
     help="int4 only: HQQ (fitted scale and float zero point per block, needs torch; more "
     "faithful, slower to run) or symmetric round-to-nearest (faster to run).",
 )
-@_gate_options
+@lm_gate_options()
 def quantize_onnx_command(
     in_dir: Path,
     mode: str,
@@ -298,13 +247,7 @@ def quantize_onnx_command(
     no_exclude: bool,
     block_size: str,
     int4_algorithm: str,
-    probes: Path | None,
-    max_kl: float | None,
-    min_top1: float | None,
-    max_abs_logit: float | None,
-    max_seq_logprob_delta: float | None,
-    no_check: bool,
-    as_json: bool,
+    gate: GateChoice,
 ) -> None:
     """Quantize an exported ONNX language model (IN_DIR from `export onnx`) to int8 or int4.
 
@@ -322,21 +265,14 @@ def quantize_onnx_command(
     if no_exclude and exclude:
         raise ConfigError("--exclude and --no-exclude contradict each other")
     chosen: tuple[str, ...] | None = () if no_exclude else (tuple(exclude) or None)
-    gate = _gate(
-        f"onnx-{mode}",
-        max_kl=max_kl,
-        min_top1=min_top1,
-        max_abs_logit=max_abs_logit,
-        max_seq_logprob_delta=max_seq_logprob_delta,
-    )
     config = OnnxQuantizeConfig(
         mode=OnnxQuantMode(mode),
         exclude=chosen,
         block_size=int(block_size),
         int4_algorithm=Int4Algorithm(int4_algorithm),
-        check=not no_check,
-        gate=gate,
-        probes=probes,
+        check=gate.check,
+        gate=gate.thresholds(f"onnx-{mode}"),
+        probes=gate.probes,
     )
     artifact = quantize_onnx(in_dir, config, out_dir=out_dir, progress=_progress)
-    _render(artifact, as_json)
+    _render(artifact, gate.as_json)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from edge_eval.cli.export import gguf_gate_options, render_gguf_artifact
+from edge_eval.cli.export import render_gguf_artifact
+from edge_eval.cli.gates import GateChoice, lm_gate_options
 
 __all__ = ["quantize_group"]
 
@@ -31,40 +32,27 @@ def quantize_group() -> None:
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output GGUF."
 )
-@gguf_gate_options
+@lm_gate_options(threads=True)
 def quantize_gguf_command(
     in_path: Path,
     qtype: str,
     out: Path,
-    probes: Path | None,
-    max_kl: float | None,
-    min_top1: float | None,
-    max_abs_logit: float | None,
-    max_seq_logprob_delta: float | None,
-    no_check: bool,
-    threads: int,
-    as_json: bool,
+    gate: GateChoice,
 ) -> None:
     """Quantize a GGUF with llama.cpp's quantizer, checked against the input on the probes."""
     from edge_eval.quantize.gguf import GGUFQuantType, quantize_gguf
 
     kind = GGUFQuantType.parse(qtype)
-    overrides = {
-        "max_kl": max_kl,
-        "min_top1": min_top1,
-        "max_abs_logit": max_abs_logit,
-        "max_seq_logprob_delta": max_seq_logprob_delta,
-    }
     artifact = quantize_gguf(
         in_path,
         out,
         qtype=kind,
-        check=not no_check,
-        gate_overrides=overrides,
-        probes_path=probes,
-        n_threads=threads,
+        check=gate.check,
+        gate_overrides=gate.overrides,
+        probes_path=gate.probes,
+        n_threads=gate.threads,
     )
-    render_gguf_artifact(artifact, as_json)
+    render_gguf_artifact(artifact, gate.as_json)
 
 
 if importlib.util.find_spec("edge_eval.cli.onnx_commands") is not None:
