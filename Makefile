@@ -46,8 +46,9 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 ## bundle: rebuild the embedded default reward bundle from datasets/empathy-synth
+##         (CKPT=DIR also keeps its torch weights, for `export onnx --reward`)
 bundle: $(VENV)/.dev
-	$(BIN)/edge-eval bundle build --out src/edge_eval/reward/default
+	$(BIN)/edge-eval bundle build --out src/edge_eval/reward/default $(if $(CKPT),--save-torch $(CKPT))
 
 ## dataset: regenerate the project's synthetic conversations (byte-identical)
 dataset:

@@ -50,3 +50,10 @@ def test_version() -> None:
         [sys.executable, "-m", "edge_eval", "--version"], capture_output=True, text=True, env=ENV
     )
     assert proc.returncode == 0 and "0.1.0" in proc.stdout
+
+
+def test_every_public_name_resolves() -> None:
+    import edge_eval
+
+    for name in edge_eval.__all__:
+        assert getattr(edge_eval, name) is not None, name

@@ -18,12 +18,15 @@ __all__ = [
     "export_lora",
     "export_merge",
     "export_onnx",
+    "export_reward_onnx",
     "import_sense7",
     "load_conversations",
     "load_profile",
+    "load_reward_checkpoint",
     "load_reward_model",
     "quantize_gguf",
     "quantize_onnx",
+    "save_reward_checkpoint",
     "score",
     "train_preference_model",
     "validate_conversations",
@@ -38,10 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.export.lora import export_lora
     from edge_eval.export.merge import export_merge
     from edge_eval.export.onnx import export_onnx
+    from edge_eval.export.reward import export_reward_onnx
     from edge_eval.importers import import_sense7
     from edge_eval.quantize.gguf import quantize_gguf
     from edge_eval.quantize.onnx import quantize_onnx
     from edge_eval.reward import load_reward_model
+    from edge_eval.reward.checkpoint import load_reward_checkpoint, save_reward_checkpoint
     from edge_eval.reward.distill import distill_reward_model
     from edge_eval.reward.preference import train_preference_model
     from edge_eval.scoring import ScoreConfig, score, write_score_outputs
@@ -56,12 +61,15 @@ _LAZY = {
     "export_lora": "edge_eval.export.lora",
     "export_merge": "edge_eval.export.merge",
     "export_onnx": "edge_eval.export.onnx",
+    "export_reward_onnx": "edge_eval.export.reward",
     "import_sense7": "edge_eval.importers",
     "load_conversations": "edge_eval.conversations",
     "load_profile": "edge_eval.tasks.profile",
+    "load_reward_checkpoint": "edge_eval.reward.checkpoint",
     "load_reward_model": "edge_eval.reward",
     "quantize_gguf": "edge_eval.quantize.gguf",
     "quantize_onnx": "edge_eval.quantize.onnx",
+    "save_reward_checkpoint": "edge_eval.reward.checkpoint",
     "score": "edge_eval.scoring",
     "train_preference_model": "edge_eval.reward.preference",
     "validate_conversations": "edge_eval.validation",

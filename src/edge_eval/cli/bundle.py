@@ -45,6 +45,12 @@ def bundle_group() -> None:
     help="Top encoder layers trained with the head (0: ridge head on frozen features).",
 )
 @click.option("--epochs", type=int, default=4, show_default=True, help="Fine-tuning epochs.")
+@click.option(
+    "--save-torch",
+    "torch_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also keep the trained torch weights here (a checkpoint for export onnx --reward).",
+)
 def build_command(
     train_path: Path,
     heldout_path: Path,
@@ -53,6 +59,7 @@ def build_command(
     fp32: bool,
     finetune_layers: int,
     epochs: int,
+    torch_dir: Path | None,
 ) -> None:
     """Train the head on labelled turns, export ONNX, quantize, measure on held-out turns."""
     from edge_eval.reward.train import TrainConfig, build_reward_bundle
@@ -65,6 +72,7 @@ def build_command(
             seed=seed, quantize=not fp32, finetune_layers=finetune_layers, finetune_epochs=epochs
         ),
         progress=lambda message: click.echo(message, err=True),
+        torch_dir=torch_dir,
     )
     click.echo(json.dumps(meta["validation"], indent=2))
 

@@ -191,7 +191,10 @@ DEFAULT_GATES: dict[str, GateThresholds] = {
         max_kl=0.5, min_top1=0.6, max_abs_logit=20.0, max_seq_logprob_delta=20.0
     ),
     "reward-onnx": GateThresholds(max_reward_mae=0.01, min_reward_spearman=0.99),
-    "reward-onnx-int8": GateThresholds(max_reward_mae=0.1, min_reward_spearman=0.9),
+    # int8 per-channel vs fp32 on the 1-5 scale, measured: MAE 0.090 / Spearman 0.997 (the
+    # default bundle, 552 held-out turns) and MAE 0.097 / 0.983 (a distilled MiniLM student, the
+    # 48 reward probe turns). 0.15 leaves room for a model like these; Spearman catches ruin.
+    "reward-onnx-int8": GateThresholds(max_reward_mae=0.15, min_reward_spearman=0.9),
     "tokenizer": GateThresholds(min_token_exact=1.0),
 }
 

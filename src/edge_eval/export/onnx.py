@@ -48,6 +48,7 @@ __all__ = [
     "OnnxArtifact",
     "OnnxExportConfig",
     "export_onnx",
+    "merge_lora_adapter",
     "load_probe_token_ids",
     "onnx_lm_logits",
 ]
@@ -348,7 +349,12 @@ def _check_adapter(model: Any, adapter: Path) -> None:
         )
 
 
-def _merge_adapter(model: Any, adapter: Path, progress: Progress) -> Any:
+def merge_lora_adapter(model: Any, adapter: Path, progress: Progress) -> Any:
+    """The torch ``model`` with a peft LoRA adapter merged in (checked against it first).
+
+    Shared by the LM and the reward-model exports; an adapter that does not fit is refused
+    with an :class:`ExportError` naming the module.
+    """
     try:
         import peft
     except ImportError as exc:  # pragma: no cover
@@ -393,7 +399,7 @@ def export_onnx(
     gate = config.gate or DEFAULT_GATES["onnx-fp32"]
     model, spec = _load_base(config, report)
     if adapter is not None:
-        model = _merge_adapter(model, adapter, report)
+        model = merge_lora_adapter(model, adapter, report)
 
     try:
         from optimum.exporters.onnx import main_export

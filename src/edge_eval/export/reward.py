@@ -235,9 +235,9 @@ def _from_checkpoint(
     report("loading the torch checkpoint")
     encoder = load_checkpoint_encoder(checkpoint)
     if adapter is not None:
-        from edge_eval.export.onnx import _merge_adapter
+        from edge_eval.export.onnx import merge_lora_adapter
 
-        encoder = _merge_adapter(encoder, adapter, report)
+        encoder = merge_lora_adapter(encoder, adapter, report)
     graph = load_checkpoint_graph(checkpoint, encoder)
     scale = checkpoint.output_scale
 

@@ -361,8 +361,14 @@ def build_reward_bundle(
     config: TrainConfig = TrainConfig(),
     *,
     progress: Callable[[str], None] | None = None,
+    torch_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train the head on ``train_path``, export, quantize, measure on ``heldout_path``, write."""
+    """Train the head on ``train_path``, export, quantize, measure on ``heldout_path``, write.
+
+    ``torch_dir``: also keep the trained torch weights there as a reward checkpoint
+    (:mod:`edge_eval.reward.checkpoint`), so ``edge-eval export onnx --reward`` can re-export or
+    re-quantize the bundle later without retraining.
+    """
     torch = _import_torch()
     from transformers import AutoModel
 
@@ -507,6 +513,16 @@ def build_reward_bundle(
             }
         )
         write_bundle_json(staging, meta)
+        if torch_dir is not None:
+            from edge_eval.reward.checkpoint import save_reward_checkpoint
+
+            save_reward_checkpoint(
+                graph,
+                Path(torch_dir),
+                tokenizer_file=folder / "tokenizer.json",
+                metadata=meta,
+                prototypes=prototypes,
+            )
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in (model_name, "tokenizer.json", "prototypes.npy", "head.npy", "bundle.json"):
             shutil.move(str(staging / name), out_dir / name)
