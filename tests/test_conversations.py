@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_eval.conversations import iter_conversations, load_conversations, turn_inputs, LoadStats
+from edge_eval.conversations import LoadStats, iter_conversations, load_conversations, turn_inputs
 from edge_eval.errors import InputError
 
 SECRET = "PLANTED-7f3a9c-SECRET"
@@ -110,8 +110,12 @@ BAD_LINES = [
     (good(desired_empathy=True), "wrong_type", "desired_empathy", "expected a number"),
     (good(desired_empathy=SECRET), "wrong_type", "desired_empathy", "expected a number"),
     (
-        good(messages=[{"role": "user", "content": "x"}, {"role": "assistant", "content": "y",
-                                                           "empathy": 9}]),
+        good(
+            messages=[
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": "y", "empathy": 9},
+            ]
+        ),
         "out_of_range",
         "messages[1].empathy",
         "out of range",

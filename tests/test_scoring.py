@@ -1,4 +1,5 @@
-"""`score` end to end: library result, CLI outputs, privacy (planted strings), atomicity, network."""
+"""`score` end to end: library result, CLI outputs, privacy (planted strings), atomicity,
+network."""
 
 from __future__ import annotations
 
@@ -19,10 +20,16 @@ from edge_eval.scoring import ScoreConfig, score, write_score_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "conversations.jsonl"
-CLUSTERS = ("distressing_social_personal", "learning_skills",
-            "work_career_self_improvement", "work_assignment_writing")
+CLUSTERS = (
+    "distressing_social_personal",
+    "learning_skills",
+    "work_career_self_improvement",
+    "work_assignment_writing",
+)
 TOPICS = {
-    "distressing_social_personal": "My sister stopped talking to me after the wedding and I feel awful.",
+    "distressing_social_personal": (
+        "My sister stopped talking to me after the wedding and I feel awful."
+    ),
     "learning_skills": "How do I learn to read sheet music for piano as an adult?",
     "work_career_self_improvement": "My manager keeps giving my projects to a colleague. What now?",
     "work_assignment_writing": "Please shorten this paragraph of my quarterly report to 50 words.",
@@ -35,7 +42,11 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
         [sys.executable, "-m", "edge_eval", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -48,10 +59,16 @@ def conversation(cluster: str, i: int, *, planted: str = "", task: bool = True) 
         "messages": [
             {"role": "system", "content": f"You are a helpful assistant.{tag}"},
             {"role": "user", "content": TOPICS[cluster] + tag, "name": f"user{tag}"},
-            {"role": "assistant", "content": f"Here is a first answer number {i}.{tag}",
-             "empathy": 1 + i % 5},
+            {
+                "role": "assistant",
+                "content": f"Here is a first answer number {i}.{tag}",
+                "empathy": 1 + i % 5,
+            },
             {"role": "user", "content": f"Thanks, can you say more?{tag}"},
-            {"role": "assistant", "content": f"Sure: that sounds hard, let's go step by step.{tag}"},
+            {
+                "role": "assistant",
+                "content": f"Sure: that sounds hard, let's go step by step.{tag}",
+            },
         ],
         "meta": {"note": f"free text{tag}", f"key{tag}": [tag]},
     }
@@ -131,7 +148,10 @@ def test_cli_writes_the_four_files_and_a_summary(mixed: Path, tmp_path: Path) ->
     proc = cli("score", str(mixed), "--out", str(out), "--n-boot", "200")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "report.html", "report.json", "report.md",
+        "manifest.json",
+        "report.html",
+        "report.json",
+        "report.md",
     ]
     assert "distressing_social_personal" in proc.stdout and "overall" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
@@ -154,8 +174,9 @@ def test_cli_json_prints_the_report(mixed: Path) -> None:
 def test_baseline_adds_reduction_and_factor(mixed: Path, tmp_path: Path) -> None:
     first = tmp_path / "a"
     assert cli("score", str(mixed), "--out", str(first), "--n-boot", "200").returncode == 0
-    proc = cli("score", str(mixed), "--json", "--n-boot", "200",
-               "--baseline", str(first / "report.json"))
+    proc = cli(
+        "score", str(mixed), "--json", "--n-boot", "200", "--baseline", str(first / "report.json")
+    )
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["baseline"]["overall"]["gap_reduction_pct"] == pytest.approx(0.0, abs=1e-9)
@@ -173,10 +194,11 @@ def test_planted_strings_never_reach_any_output_log_or_error(tmp_path: Path) -> 
     # a bad line that carries the string too, skipped
     with path.open("a", encoding="utf-8") as handle:
         handle.write('{"messages": "' + PLANTED + '", "' + PLANTED + '": 1}\n')
-        handle.write('{"' + PLANTED + '\n')
+        handle.write('{"' + PLANTED + "\n")
     out = tmp_path / "out"
-    proc = cli("score", str(path), "--out", str(out), "--on-error", "skip", "--n-boot", "200",
-               "--debug")
+    proc = cli(
+        "score", str(path), "--out", str(out), "--on-error", "skip", "--n-boot", "200", "--debug"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Skipped 2 line(s)" in proc.stderr
     for text in (proc.stdout, proc.stderr, *(p.read_text() for p in out.iterdir())):

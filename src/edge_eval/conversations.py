@@ -131,7 +131,7 @@ class Conversation:
         """The assistant messages that have text: the turns that get scored."""
         return tuple(m for m in self.messages if m.role == "assistant" and m.content.strip())
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("Conversation holds conversation text and is not serialisable")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ class ConversationScore:
         """Normalised perceived empathy, (perceived - 1) / 4, in [0, 1]."""
         return (self.perceived - 1.0) / 4.0
 
-    def __reduce__(self) -> object:  # no pickling either: nothing per-item leaves by accident
+    # No pickling either: nothing per-item leaves by accident.
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("ConversationScore is not serialisable by design")
 
 
@@ -145,5 +147,5 @@ class ScoreTable:
             turn_human=np.array(turn_human, dtype=np.float64),
         )
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("ScoreTable is not serialisable by design")

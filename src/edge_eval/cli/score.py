@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -131,7 +132,7 @@ class _ProgressBar:
 
         self._enabled = enabled and sys.stderr.isatty() or enabled and _forced()
         self._start = time.monotonic()
-        self._bar: object | None = None
+        self._bar: Any = None
         self._done = 0
 
     def __enter__(self) -> _ProgressBar:
@@ -148,8 +149,7 @@ class _ProgressBar:
             bar = click.progressbar(length=total, label="Scoring", file=sys.stderr, width=30)
             bar.__enter__()
             self._bar = bar
-        bar = self._bar
-        bar.update(done - self._done)  # type: ignore[attr-defined]
+        self._bar.update(done - self._done)
         self._done = done
 
     def __exit__(self, *exc: object) -> None:

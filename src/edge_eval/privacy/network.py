@@ -96,17 +96,15 @@ def network_guard(*, allow_loopback: bool = False) -> Iterator[NetworkGuard]:
         socket.create_connection,
         socket.getaddrinfo,
     )
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.create_connection = create_connection  # type: ignore[assignment]
     socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     try:
         yield guard
     finally:
-        (
-            socket.socket.connect,
-            socket.socket.connect_ex,
-            socket.create_connection,
-            socket.getaddrinfo,
-        ) = saved  # type: ignore[method-assign,assignment]
+        socket.socket.connect = saved[0]  # type: ignore[method-assign]
+        socket.socket.connect_ex = saved[1]  # type: ignore[method-assign]
+        socket.create_connection = saved[2]
+        socket.getaddrinfo = saved[3]
         guard.active = False

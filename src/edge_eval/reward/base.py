@@ -23,7 +23,7 @@ class TurnInput:
     context: tuple[tuple[str, str], ...]
     response: str
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("TurnInput holds conversation text and is not serialisable")
 
 

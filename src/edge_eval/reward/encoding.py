@@ -105,7 +105,7 @@ def batches(sequences: Sequence[Sequence3], batch_size: int, pad_id: int) -> Ite
             mask[r, :n] = 1
             types[r, :n] = seq_types
             pool[r, :n] = seq_pool
-        feeds = {
+        feeds: dict[str, np.ndarray] = {
             "input_ids": ids,
             "attention_mask": mask,
             "token_type_ids": types,
