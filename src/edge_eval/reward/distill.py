@@ -36,10 +36,8 @@ labels and the teacher is a model, the student's and the teacher's figures again
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -490,20 +488,10 @@ def export_student(graph: Any, work: Path, staging: Path, *, quantize: bool) -> 
     from edge_eval.reward.train import export_onnx, quantize_int8
 
     fp32 = work / "fp32.onnx"
-    with warnings.catch_warnings():
-        # torch >= 2.9 flags the TorchScript exporter the bundle format is built on, and the
-        # tracer warns about constants it folds: noise for the user, not a problem here
-        warnings.simplefilter("ignore")
-        export_onnx(graph, fp32)
+    export_onnx(graph, fp32)
     shipped = staging / "model.onnx"
     if quantize:
-        # onnxruntime's quantizer logs a pre-processing suggestion on the root logger
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)
-        try:
-            quantize_int8(fp32, shipped)
-        finally:
-            logging.disable(previous)
+        quantize_int8(fp32, shipped)
     else:
         shutil.copyfile(fp32, shipped)
     return fp32, shipped

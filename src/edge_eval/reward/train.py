@@ -15,8 +15,10 @@ one that ships. Everything is seeded and deterministic: rebuilding gives the sam
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,30 +230,40 @@ def export_onnx(graph: Any, path: Path) -> None:
     types[:, 8:] = 1
     pool = types.float()
     axes = {0: "batch", 1: "sequence"}
-    torch.onnx.export(
-        graph,
-        (ids, mask, types, pool),
-        str(path),
-        input_names=["input_ids", "attention_mask", "token_type_ids", "pool_mask"],
-        output_names=["score", "embedding"],
-        dynamic_axes={
-            "input_ids": axes,
-            "attention_mask": axes,
-            "token_type_ids": axes,
-            "pool_mask": axes,
-            "score": {0: "batch"},
-            "embedding": {0: "batch"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        # torch >= 2.9 flags the TorchScript exporter the bundle format is built on, and the
+        # tracer warns about constants it folds: noise for the user, not a problem here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            (ids, mask, types, pool),
+            str(path),
+            input_names=["input_ids", "attention_mask", "token_type_ids", "pool_mask"],
+            output_names=["score", "embedding"],
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                "pool_mask": axes,
+                "score": {0: "batch"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
     """onnxruntime dynamic quantization, int8 weights, per output channel."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+    # onnxruntime's quantizer logs a pre-processing suggestion on the root logger.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(previous)
 
 
 def cached_hidden_states(
@@ -347,7 +359,7 @@ def finetune_top_layers(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(rows)
+            total += float(loss.detach()) * len(rows)
         say(f"fine-tune epoch {epoch + 1}/{config.finetune_epochs}: mse {total / len(order):.4f}")
     graph.eval()
     for p in graph.parameters():
