@@ -12,14 +12,11 @@ Markdown table. Timings are single runs; on a shared machine they vary.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _decode_speed(path: Path, tokens: int, threads: int) -> tuple[float, float]:

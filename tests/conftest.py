@@ -15,8 +15,6 @@ for _key, _value in {
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }.items():
     os.environ[_key] = _value
-# llama.cpp's OpenMP threads spin after a call unless told to wait passively (slows everything).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _SocketBlocked(RuntimeError):

