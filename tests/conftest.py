@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,24 @@ def _isolated_home(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("EDGE_EVAL_HOME", str(home / ".edge-eval"))
     return home
+
+
+#: ``run_cli(*argv)`` -> (exit code, stdout, stderr) of one `edge-eval` call in this process.
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run the `edge-eval` entry point in-process, as a user would call it."""
+    from edge_eval.cli.main import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

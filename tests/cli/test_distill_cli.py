@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from edge_eval.cli.main import main
+if TYPE_CHECKING:
+    from conftest import RunCli
 
 DATA = Path(__file__).resolve().parents[2] / "datasets" / "empathy-synth"
 PLANT = "planted-jj52-cli"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()
@@ -30,8 +22,8 @@ def train_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_train_or_pairs_exactly_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, "distill", "--out", str(tmp_path / "o"))
+def test_train_or_pairs_exactly_one(run_cli: RunCli, tmp_path: Path) -> None:
+    code, out, err = run_cli("distill", "--out", str(tmp_path / "o"))
     assert code == 2 and out == ""
     assert err == (
         "Error: give either TRAIN (conversations) or --pairs PAIRS.jsonl, not both or neither\n"
@@ -40,21 +32,16 @@ def test_train_or_pairs_exactly_one(capsys: pytest.CaptureFixture[str], tmp_path
     )
 
 
-def test_teacher_is_required_with_train(
-    capsys: pytest.CaptureFixture[str], train_file: Path, tmp_path: Path
-) -> None:
-    code, _, err = run(capsys, "distill", str(train_file), "--out", str(tmp_path / "o"))
+def test_teacher_is_required_with_train(run_cli: RunCli, train_file: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli("distill", str(train_file), "--out", str(tmp_path / "o"))
     assert code == 2
     assert err.startswith("Error: --teacher is required with TRAIN\nHint: --teacher labels")
 
 
-def test_teacher_does_not_apply_to_pairs(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_teacher_does_not_apply_to_pairs(run_cli: RunCli, tmp_path: Path) -> None:
     pairs = tmp_path / "p.jsonl"
     pairs.write_text("{}\n")
-    code, _, err = run(
-        capsys,
+    code, _, err = run_cli(
         "distill",
         "--pairs",
         str(pairs),
@@ -66,13 +53,11 @@ def test_teacher_does_not_apply_to_pairs(
     assert code == 2 and "--teacher does not apply to --pairs" in err
 
 
-def test_bad_pairs_line_names_line_and_field(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_bad_pairs_line_names_line_and_field(run_cli: RunCli, tmp_path: Path) -> None:
     pairs = tmp_path / "p.jsonl"
     good = {"context": [], "chosen": PLANT, "rejected": PLANT + " no"}
     pairs.write_text(json.dumps(good) + "\n" + json.dumps(dict(good, chosen=[PLANT])) + "\n")
-    code, out, err = run(capsys, "distill", "--pairs", str(pairs), "--out", str(tmp_path / "o"))
+    code, out, err = run_cli("distill", "--pairs", str(pairs), "--out", str(tmp_path / "o"))
     assert code == 4 and out == ""
     assert err.startswith(
         "Error: p.jsonl, line 2, field 'chosen': expected a string, found an array\n"
@@ -83,11 +68,10 @@ def test_bad_pairs_line_names_line_and_field(
 
 @pytest.mark.slow
 def test_distill_end_to_end_with_a_finetuned_encoder(
-    capsys: pytest.CaptureFixture[str], train_file: Path, tmp_path: Path
+    run_cli: RunCli, train_file: Path, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "student"
-    code, out, err = run(
-        capsys,
+    code, out, err = run_cli(
         "distill",
         str(train_file),
         "--teacher",
@@ -120,8 +104,8 @@ def test_distill_end_to_end_with_a_finetuned_encoder(
     assert bundle["input_template"]["max_length"] == 64
     assert "epoch 1/1: training loss" in err
     # the bundle is a scorer for validate
-    code, out, err = run(
-        capsys, "validate", str(train_file), "--model", str(out_dir), "--json", "--n-boot", "50"
+    code, out, err = run_cli(
+        "validate", str(train_file), "--model", str(out_dir), "--json", "--n-boot", "50"
     )
     assert code == 0, err
     assert json.loads(out)["turn"]["n"] > 30

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from edge_eval.cli.main import main
 from edge_eval.reward.base import TurnInput
+
+if TYPE_CHECKING:
+    from conftest import RunCli
 
 PLANT = "planted-zz81-secret"
 
@@ -41,16 +44,6 @@ def echo_model(monkeypatch: pytest.MonkeyPatch) -> list:
     return calls
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _conv(turns: list[tuple[float, float | None]], **fields: object) -> str:
     """A conversation line: each turn is (model score written in the text, human label)."""
     messages: list[dict] = []
@@ -68,13 +61,11 @@ def _write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_validate_json_exact(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
-) -> None:
+def test_validate_json_exact(tmp_path: Path, run_cli: RunCli, echo_model: list) -> None:
     # 6 conversations x 2 turns = 12 labelled turns (>= 11); 6 conversations (< 11): withheld
     lines = [_conv([(v, v), (6 - v, 6 - v)]) for v in (1, 2, 3, 4, 5, 2)]
     src = _write(tmp_path / "c.jsonl", lines)
-    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "50")
+    code, out, err = run_cli("validate", str(src), "--json", "--n-boot", "50")
     assert code == 0, err
     assert json.loads(out) == {
         "turn": {
@@ -93,7 +84,7 @@ def test_validate_json_exact(
 
 
 def test_validate_conversation_level_and_text(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
+    tmp_path: Path, run_cli: RunCli, echo_model: list
 ) -> None:
     # 12 conversations; conversation level from perceived_empathy where given, else turn labels
     lines = []
@@ -105,7 +96,7 @@ def test_validate_conversation_level_and_text(
         else:
             lines.append(_conv([(model, human)]))
     src = _write(tmp_path / "c.jsonl", lines)
-    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "100")
+    code, out, err = run_cli("validate", str(src), "--json", "--n-boot", "100")
     assert code == 0, err
     data = json.loads(out)
     assert data["turn"] is None  # 6 labelled turns < 11
@@ -117,7 +108,7 @@ def test_validate_conversation_level_and_text(
     assert conv["within1"] == 1.0
     assert conv["spearman_ci"][0] <= conv["spearman"] <= conv["spearman_ci"][1]
 
-    code, out, err = run(capsys, "validate", str(src), "--n-boot", "100")
+    code, out, err = run_cli("validate", str(src), "--n-boot", "100")
     assert code == 0, err
     rows = out.splitlines()
     assert rows[0] == "Agreement with people (95% bootstrap intervals, seed 0; k = 11)"
@@ -140,10 +131,10 @@ def test_validate_conversation_level_and_text(
 
 
 def test_validate_bad_input_names_line_not_content(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], echo_model: list
+    tmp_path: Path, run_cli: RunCli, echo_model: list
 ) -> None:
     src = _write(tmp_path / "c.jsonl", [_conv([(3, 3)]), '{"messages": "' + PLANT + '"}'])
-    code, out, err = run(capsys, "validate", str(src))
+    code, out, err = run_cli("validate", str(src))
     assert code == 4
     assert "line 2" in err and "messages" in err
     assert PLANT not in out + err
@@ -158,12 +149,10 @@ def _calibration_lines() -> list[str]:
     ]
 
 
-def test_calibrate_refuses_small_clusters(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_calibrate_refuses_small_clusters(tmp_path: Path, run_cli: RunCli) -> None:
     src = _write(tmp_path / "c.jsonl", _calibration_lines())
     out_file = tmp_path / "profile.toml"
-    code, out, err = run(capsys, "calibrate", str(src), "--out", str(out_file))
+    code, out, err = run_cli("calibrate", str(src), "--out", str(out_file))
     assert code == 10
     assert err.splitlines() == [
         "Error: cluster(s) learning_skills have desired_empathy from fewer than 11 "
@@ -174,15 +163,13 @@ def test_calibrate_refuses_small_clusters(
     assert not out_file.exists()
 
 
-def test_calibrate_writes_a_loadable_profile(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_calibrate_writes_a_loadable_profile(tmp_path: Path, run_cli: RunCli) -> None:
     from edge_eval.tasks.profile import load_profile
 
     src = _write(tmp_path / "c.jsonl", _calibration_lines())
     out_file = tmp_path / "profile.toml"
-    code, out, err = run(
-        capsys, "calibrate", str(src), "--out", str(out_file), "--small", "prior", "--name", "ours"
+    code, out, err = run_cli(
+        "calibrate", str(src), "--out", str(out_file), "--small", "prior", "--name", "ours"
     )
     assert code == 0, err
     assert out.splitlines() == [
@@ -202,7 +189,7 @@ def test_calibrate_writes_a_loadable_profile(
 
 
 @pytest.mark.slow
-def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_with_the_gguf_judge(tmp_path: Path, run_cli: RunCli) -> None:
     import importlib.util
 
     if importlib.util.find_spec("llama_cpp") is None:  # find_spec: no llama.cpp load to skip
@@ -214,7 +201,7 @@ def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixt
     lines = [_conv([(3, label)]) for label in (1, 3, 5)]
     src = _write(tmp_path / "c.jsonl", lines)
     argv = ["validate", str(src), "--model", f"gguf:{gguf}", "--json", "--n-boot", "20"]
-    code, out, err = run(capsys, *argv, "--min-count", "3")
+    code, out, err = run_cli(*argv, "--min-count", "3")
     assert code == 0, err
     turn = json.loads(out)["turn"]
     assert turn["n"] == 3
@@ -224,7 +211,7 @@ def test_validate_with_the_gguf_judge(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_validate_reports_unscored_turns(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import types
 
@@ -245,7 +232,7 @@ def test_validate_reports_unscored_turns(
     monkeypatch.setattr(edge_eval.reward, "load_reward_model", lambda *a, **k: HalfModel())
     lines = [_conv([(v, v)]) for v in (1, 2, 3, 4, 5) * 3]
     src = _write(tmp_path / "c.jsonl", lines)
-    code, out, err = run(capsys, "validate", str(src), "--json", "--n-boot", "20")
+    code, out, err = run_cli("validate", str(src), "--json", "--n-boot", "20")
     assert code == 0, err
     assert err.splitlines() == [
         "3 labelled turn(s) could not be scored and were left out.",

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 from sense7_workbook import PLANTED_PID, PLANTED_TEXT, message_row, task_row, write_workbook
 
-from edge_eval.cli.main import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+if TYPE_CHECKING:
+    from conftest import RunCli
 
 
 def _workbook(tmp_path: Path) -> Path:
@@ -38,9 +29,9 @@ def _workbook(tmp_path: Path) -> Path:
     return write_workbook(tmp_path / "s.xlsx", tasks, messages)
 
 
-def test_import_sense7_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_sense7_prints_counts(tmp_path: Path, run_cli: RunCli) -> None:
     out = tmp_path / "c.jsonl"
-    code, stdout, err = run(capsys, "import", "sense7", str(_workbook(tmp_path)), "--out", str(out))
+    code, stdout, err = run_cli("import", "sense7", str(_workbook(tmp_path)), "--out", str(out))
     assert code == 0, err
     assert stdout.splitlines() == [
         "Wrote 2 conversation(s) with 2 assistant turn(s), 2 of them labelled.",
@@ -53,18 +44,18 @@ def test_import_sense7_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert str(tmp_path) not in stdout + err
 
 
-def test_import_sense7_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_sense7_json(tmp_path: Path, run_cli: RunCli) -> None:
     out = tmp_path / "c.jsonl"
     argv = ["import", "sense7", str(_workbook(tmp_path)), "--out", str(out), "--json"]
-    code, stdout, err = run(capsys, *argv)
+    code, stdout, err = run_cli(*argv)
     assert code == 0, err
     assert json.loads(stdout)["conversations"] == 2
 
 
-def test_import_sense7_error_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_sense7_error_exit(tmp_path: Path, run_cli: RunCli) -> None:
     src = write_workbook(tmp_path / "s.xlsx", [task_row(1, desired=PLANTED_TEXT)], [])
     out = tmp_path / "c.jsonl"
-    code, stdout, err = run(capsys, "import", "sense7", str(src), "--out", str(out))
+    code, stdout, err = run_cli("import", "sense7", str(src), "--out", str(out))
     assert code == 4
     assert err.splitlines() == [
         "Error: sheet 'Tasks', row 2, column 'PreTaskDesiredEmpathy': "

@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from edge_eval.cli.main import main
 from edge_eval.conversations import iter_conversations, turn_inputs
 
+if TYPE_CHECKING:
+    from conftest import RunCli
+
 DATA = Path(__file__).resolve().parents[2] / "datasets" / "empathy-synth"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def slice_of(name: str, step: int, out: Path) -> Path:
@@ -34,17 +27,15 @@ def slice_of(name: str, step: int, out: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_bundle_build_keeps_a_checkpoint_that_exports_back(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_bundle_build_keeps_a_checkpoint_that_exports_back(run_cli: RunCli, tmp_path: Path) -> None:
     from edge_eval.reward import load_reward_model
     from edge_eval.reward.checkpoint import load_reward_checkpoint
 
     train = slice_of("train.jsonl", 16, tmp_path / "train.jsonl")
     heldout = slice_of("heldout.jsonl", 8, tmp_path / "heldout.jsonl")
     bundle_dir, ckpt = tmp_path / "bundle", tmp_path / "ckpt"
-    code, out, err = run(
-        capsys, "bundle", "build", "--train", str(train), "--heldout", str(heldout),
+    code, out, err = run_cli(
+        "bundle", "build", "--train", str(train), "--heldout", str(heldout),
         "--out", str(bundle_dir), "--finetune-layers", "1", "--epochs", "1",
         "--save-torch", str(ckpt),
     )  # fmt: skip
@@ -64,8 +55,8 @@ def test_bundle_build_keeps_a_checkpoint_that_exports_back(
     assert checkpoint is not None
 
     exported = tmp_path / "fp32"
-    code, out, err = run(
-        capsys, "export", "onnx", "--reward", str(ckpt), "--precision", "fp32",
+    code, out, err = run_cli(
+        "export", "onnx", "--reward", str(ckpt), "--precision", "fp32",
         "--out", str(exported),
     )  # fmt: skip
     assert code == 0, err

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from edge_eval.cli.main import main
+if TYPE_CHECKING:
+    from conftest import RunCli
 
 DATA = Path(__file__).resolve().parents[2] / "datasets" / "empathy-synth"
 PLANT = "planted-kk18-savetorch"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()
@@ -37,12 +29,10 @@ def train_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_save_torch_needs_its_own_folder(
-    capsys: pytest.CaptureFixture[str], train_file: Path, tmp_path: Path
-) -> None:
+def test_save_torch_needs_its_own_folder(run_cli: RunCli, train_file: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "o")
-    code, _, err = run(
-        capsys, "distill", str(train_file), "--teacher", "labels", "--out", out,
+    code, _, err = run_cli(
+        "distill", str(train_file), "--teacher", "labels", "--out", out,
         "--save-torch", out,
     )  # fmt: skip
     assert code == 2
@@ -50,13 +40,11 @@ def test_save_torch_needs_its_own_folder(
     assert not (tmp_path / "o").exists()
 
 
-def test_save_torch_is_refused_with_pairs(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_save_torch_is_refused_with_pairs(run_cli: RunCli, tmp_path: Path) -> None:
     pairs = tmp_path / "p.jsonl"
     pairs.write_text("{}\n")
-    code, _, err = run(
-        capsys, "distill", "--pairs", str(pairs), "--out", str(tmp_path / "o"),
+    code, _, err = run_cli(
+        "distill", "--pairs", str(pairs), "--out", str(tmp_path / "o"),
         "--save-torch", str(tmp_path / "t"),
     )  # fmt: skip
     assert code == 2 and "--save-torch is not supported with --pairs" in err
@@ -64,15 +52,15 @@ def test_save_torch_is_refused_with_pairs(
 
 @pytest.mark.slow
 def test_distilled_checkpoint_exports_like_the_student(
-    capsys: pytest.CaptureFixture[str], train_file: Path, tmp_path: Path
+    run_cli: RunCli, train_file: Path, tmp_path: Path
 ) -> None:
     from edge_eval.reward import load_reward_model
     from edge_eval.reward.checkpoint import load_reward_checkpoint
     from edge_eval.reward.distill import load_turn_set
 
     bundle, ckpt = tmp_path / "student", tmp_path / "ckpt"
-    code, out, err = run(
-        capsys, "distill", str(train_file), "--teacher", "labels", "--heldout-fraction", "0.34",
+    code, out, err = run_cli(
+        "distill", str(train_file), "--teacher", "labels", "--heldout-fraction", "0.34",
         "--finetune-encoder", "--epochs", "1", "--max-length", "64", "--calibration", "linear",
         "--min-count", "3", "--out", str(bundle), "--save-torch", str(ckpt),
     )  # fmt: skip
@@ -87,8 +75,8 @@ def test_distilled_checkpoint_exports_like_the_student(
 
     # fp32 from the checkpoint: the gate against torch passes, and it scores like the student
     fp32 = tmp_path / "fp32"
-    code, out, err = run(
-        capsys, "export", "onnx", "--reward", str(ckpt), "--precision", "fp32",
+    code, out, err = run_cli(
+        "export", "onnx", "--reward", str(ckpt), "--precision", "fp32",
         "--out", str(fp32), "--json",
     )  # fmt: skip
     assert code == 0, err
@@ -103,11 +91,11 @@ def test_distilled_checkpoint_exports_like_the_student(
 
     # int8 from the checkpoint, through the default gate; then validate runs on it
     int8 = tmp_path / "int8"
-    code, out, err = run(capsys, "export", "onnx", "--reward", str(ckpt), "--out", str(int8))
+    code, out, err = run_cli("export", "onnx", "--reward", str(ckpt), "--out", str(int8))
     assert code == 0, err
     assert out.startswith("wrote reward-onnx-int8 bundle (")
-    code, out, err = run(
-        capsys, "validate", str(train_file), "--model", str(int8), "--json", "--n-boot", "50"
+    code, out, err = run_cli(
+        "validate", str(train_file), "--model", str(int8), "--json", "--n-boot", "50"
     )
     assert code == 0, err
     for folder in (ckpt, fp32, int8):
