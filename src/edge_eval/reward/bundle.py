@@ -35,8 +35,11 @@ __all__ = [
     "BundleArtifact",
     "InputTemplate",
     "default_bundle_dir",
+    "files_digest",
     "load_bundle",
+    "read_metadata",
     "sha256_file",
+    "verify_files",
     "write_bundle_json",
 ]
 
@@ -65,6 +68,56 @@ _KEYS = (
 def default_bundle_dir() -> Path:
     """The embedded default bundle's folder inside the installed package."""
     return Path(str(resources.files("edge_eval.reward").joinpath("default")))
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """One digest over a table of file hashes (what a manifest records as the model)."""
+    joined = "\n".join(f"{k}:{v}" for k, v in sorted(files.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def read_metadata(
+    meta_path: Path, *, label: str, fmt: str, keys: tuple[str, ...], hint: str
+) -> dict[str, Any]:
+    """A model folder's metadata JSON (``bundle.json``, ``reward.json``), its header checked.
+
+    Checked: the file exists and is JSON, ``format`` is ``fmt``, no key outside ``keys``,
+    ``format_version`` 1 and a known ``kind``. Errors name the folder by ``label`` only.
+    """
+    name = meta_path.name
+    if not meta_path.is_file():
+        raise ArtifactError(f"{label}: no {name} found", hint=hint)
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{label}: {name} is not valid JSON") from exc
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise ArtifactError(f"{label}: {name} is not an {fmt} file")
+    unknown = sorted(set(meta) - set(keys))
+    if unknown:
+        raise ArtifactError(f"{label}: {name} has unknown key(s) {', '.join(unknown)}")
+    if meta.get("format_version") != 1:
+        raise ArtifactError(f"{label}: unsupported format_version {meta.get('format_version')!r}")
+    if meta.get("kind") not in KINDS:
+        raise ArtifactError(
+            f"{label}: unknown kind {meta.get('kind')!r}; known: {', '.join(KINDS)}"
+        )
+    return meta
+
+
+def verify_files(folder: Path, files: dict[str, str], *, label: str, listed_in: str) -> None:
+    """Every file of the table exists under ``folder`` with its SHA-256, or ArtifactError."""
+    for name, expected in sorted(files.items()):
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ArtifactError(f"{label}: file entry {name!r} must be a plain relative name")
+        file = folder / name
+        if not file.is_file():
+            raise ArtifactError(f"{label}: file {name} is missing")
+        if sha256_file(file) != expected:
+            raise ArtifactError(
+                f"{label}: file {name} does not match its SHA-256 in {listed_in} "
+                "(changed or corrupted); refusing to load it"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,52 +173,26 @@ class BundleArtifact:
     @property
     def sha256(self) -> str:
         """A digest over the bundle's file hashes (what the manifest records as the model)."""
-        joined = "\n".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
-        return hashlib.sha256(joined.encode()).hexdigest()
+        return files_digest(self.files)
 
 
 def load_bundle(path: Path | str | None = None, *, verify: bool = True) -> BundleArtifact:
     """Read ``bundle.json`` and verify every listed file's SHA-256."""
     folder = Path(path) if path is not None else default_bundle_dir()
     label = "the default bundle" if path is None else f"bundle {folder.name}"
-    meta_path = folder / "bundle.json"
-    if not meta_path.is_file():
-        raise ArtifactError(
-            f"{label}: no bundle.json found",
-            hint="Pass a folder made by `edge-eval distill` or `make bundle`.",
-        )
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{label}: bundle.json is not valid JSON") from exc
-    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
-        raise ArtifactError(f"{label}: bundle.json is not an {BUNDLE_FORMAT} file")
-    unknown = sorted(set(meta) - set(_KEYS))
-    if unknown:
-        raise ArtifactError(f"{label}: bundle.json has unknown key(s) {', '.join(unknown)}")
-    if meta.get("format_version") != 1:
-        raise ArtifactError(f"{label}: unsupported format_version {meta.get('format_version')!r}")
-    if meta.get("kind") not in KINDS:
-        raise ArtifactError(
-            f"{label}: unknown kind {meta.get('kind')!r}; known: {', '.join(KINDS)}"
-        )
+    meta = read_metadata(
+        folder / "bundle.json",
+        label=label,
+        fmt=BUNDLE_FORMAT,
+        keys=_KEYS,
+        hint="Pass a folder made by `edge-eval distill` or `make bundle`.",
+    )
     files: dict[str, str] = dict(meta.get("files", {}))
     for role in ("model", "tokenizer"):
         if meta.get(role) not in files:
             raise ArtifactError(f"{label}: the {role} file is not listed in 'files' with a hash")
     if verify:
-        for name, expected in sorted(files.items()):
-            file = folder / name
-            if Path(name).is_absolute() or ".." in Path(name).parts:
-                raise ArtifactError(f"{label}: file entry {name!r} must be a plain relative name")
-            if not file.is_file():
-                raise ArtifactError(f"{label}: file {name} is missing")
-            actual = sha256_file(file)
-            if actual != expected:
-                raise ArtifactError(
-                    f"{label}: file {name} does not match its SHA-256 in bundle.json "
-                    "(changed or corrupted); refusing to load it"
-                )
+        verify_files(folder, files, label=label, listed_in="bundle.json")
     scale = meta.get("output_scale", [1, 5])
     prototypes = meta.get("prototypes")
     return BundleArtifact(

@@ -31,7 +31,13 @@ import numpy as np
 
 from edge_eval._io import atomic_directory, atomic_write_text, sha256_file
 from edge_eval.errors import ArtifactError, ConfigError
-from edge_eval.reward.bundle import KINDS, InputTemplate
+from edge_eval.reward.bundle import (
+    KINDS,
+    InputTemplate,
+    files_digest,
+    read_metadata,
+    verify_files,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -101,10 +107,7 @@ class RewardCheckpoint:
     @property
     def sha256(self) -> str:
         """A digest over the file hashes (what a manifest records as the checkpoint)."""
-        import hashlib
-
-        joined = "\n".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
-        return hashlib.sha256(joined.encode()).hexdigest()
+        return files_digest(self.files)
 
     def head(self) -> tuple[np.ndarray, float]:
         """The head's weights and bias."""
@@ -198,25 +201,14 @@ def load_reward_checkpoint(path: Path | str, *, verify: bool = True) -> RewardCh
     """Read ``reward.json`` and verify every listed file's SHA-256."""
     folder = Path(path)
     label = f"checkpoint {folder.name}"
-    meta_path = folder / CHECKPOINT_NAME
-    if not meta_path.is_file():
-        raise ArtifactError(
-            f"{label}: no {CHECKPOINT_NAME} found",
-            hint="Pass a folder written by `edge-eval distill --save-torch`.",
-        )
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{label}: {CHECKPOINT_NAME} is not valid JSON") from exc
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise ArtifactError(f"{label}: {CHECKPOINT_NAME} is not an {CHECKPOINT_FORMAT} file")
-    unknown = sorted(set(meta) - set(_KEYS))
-    if unknown:
-        raise ArtifactError(f"{label}: {CHECKPOINT_NAME} has unknown key(s) {', '.join(unknown)}")
-    if meta.get("format_version") != 1:
-        raise ArtifactError(f"{label}: unsupported format_version {meta.get('format_version')!r}")
-    if meta.get("kind") not in KINDS:
-        raise ArtifactError(f"{label}: unknown kind {meta.get('kind')!r}")
+    meta = read_metadata(
+        folder / CHECKPOINT_NAME,
+        label=label,
+        fmt=CHECKPOINT_FORMAT,
+        keys=_KEYS,
+        hint="Pass a folder written by `edge-eval distill --save-torch` or "
+        "`edge-eval bundle build --save-torch`.",
+    )
     files: dict[str, str] = dict(meta.get("files") or {})
     for role in ("tokenizer", "head"):
         if meta.get(role) not in files:
@@ -225,17 +217,7 @@ def load_reward_checkpoint(path: Path | str, *, verify: bool = True) -> RewardCh
     if not isinstance(encoder, str) or f"{encoder}/config.json" not in files:
         raise ArtifactError(f"{label}: the encoder folder is not listed in 'files' with a hash")
     if verify:
-        for name, expected in sorted(files.items()):
-            if Path(name).is_absolute() or ".." in Path(name).parts:
-                raise ArtifactError(f"{label}: file entry {name!r} must be a plain relative name")
-            file = folder / name
-            if not file.is_file():
-                raise ArtifactError(f"{label}: file {name} is missing")
-            if sha256_file(file) != expected:
-                raise ArtifactError(
-                    f"{label}: file {name} does not match its SHA-256 in {CHECKPOINT_NAME} "
-                    "(changed or corrupted); refusing to load it"
-                )
+        verify_files(folder, files, label=label, listed_in=CHECKPOINT_NAME)
     try:
         template = InputTemplate(**meta["input_template"])
         scale = meta.get("output_scale", [1, 5])
