@@ -370,9 +370,11 @@ def _from_bundle(
         report(f"scoring {len(turns)} probe turns with the fp32 bundle (reference)")
         reference, _ = _bundle_scores(bundle, turns, config.batch_size)
 
+    from edge_eval.reward.train import quantize_int8
+
     with atomic_directory(out_dir) as staging:
         report("quantizing to int8 (per-channel dynamic)")
-        _quantize(bundle.model_file, staging / "model.onnx")
+        quantize_int8(bundle.model_file, staging / "model.onnx")
         meta = _bundle_meta(bundle.metadata, adapter_merged=False)
         meta["model"] = "model.onnx"
         for role in ("tokenizer", "prototypes", "head"):
@@ -453,18 +455,6 @@ def _bundle_scores(
 
     model = OnnxRewardModel(bundle, device="cpu", batch_size=batch_size)
     return model.score_turns(turns), list(model.providers)
-
-
-def _quantize(src: Path, dst: Path) -> None:
-    from edge_eval.reward.train import quantize_int8
-
-    # onnxruntime's quantizer logs a pre-processing suggestion on the root logger
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        quantize_int8(src, dst)
-    finally:
-        logging.disable(previous)
 
 
 def _is_quantized(model_path: Path) -> bool:
