@@ -112,7 +112,7 @@ def build_variants(tmp: Path, calibration: Feeds) -> tuple[Any, dict[str, Path]]
     from onnxruntime.transformers import optimizer
     from transformers import AutoModel
 
-    from edge_eval.reward import train
+    from edge_eval.training import train
 
     torch.set_num_threads(THREADS)
     head = np.load(load_bundle().path / "head.npy")

@@ -95,7 +95,7 @@ import numpy as np, torch
 from transformers import AutoModel, AutoTokenizer
 from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.reward.bundle import load_bundle
-from edge_eval.reward.train import encoder_dir
+from edge_eval.training.train import encoder_dir
 torch.set_num_threads(int(sys.argv[2]))
 bundle = load_bundle()
 head = np.load(bundle.path / "head.npy")

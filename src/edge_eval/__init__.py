@@ -46,9 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.quantize.gguf import quantize_gguf
     from edge_eval.quantize.onnx import quantize_onnx
     from edge_eval.reward import load_reward_model
-    from edge_eval.reward.checkpoint import load_reward_checkpoint, save_reward_checkpoint
-    from edge_eval.reward.distill import distill_reward_model
-    from edge_eval.reward.preference import train_preference_model
+    from edge_eval.training.checkpoint import load_reward_checkpoint, save_reward_checkpoint
+    from edge_eval.training.distill import distill_reward_model
+    from edge_eval.training.preference import train_preference_model
     from edge_eval.scoring import ScoreConfig, score, write_score_outputs
     from edge_eval.tasks.calibrate import calibrate_profile
     from edge_eval.tasks.profile import load_profile
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "ScoreConfig": "edge_eval.scoring",
     "calibrate_profile": "edge_eval.tasks.calibrate",
-    "distill_reward_model": "edge_eval.reward.distill",
+    "distill_reward_model": "edge_eval.training.distill",
     "export_lora": "edge_eval.export.lora",
     "export_merge": "edge_eval.export.merge",
     "export_onnx": "edge_eval.export.onnx",
@@ -65,13 +65,13 @@ _LAZY = {
     "import_sense7": "edge_eval.importers",
     "load_conversations": "edge_eval.conversations",
     "load_profile": "edge_eval.tasks.profile",
-    "load_reward_checkpoint": "edge_eval.reward.checkpoint",
+    "load_reward_checkpoint": "edge_eval.training.checkpoint",
     "load_reward_model": "edge_eval.reward",
     "quantize_gguf": "edge_eval.quantize.gguf",
     "quantize_onnx": "edge_eval.quantize.onnx",
-    "save_reward_checkpoint": "edge_eval.reward.checkpoint",
+    "save_reward_checkpoint": "edge_eval.training.checkpoint",
     "score": "edge_eval.scoring",
-    "train_preference_model": "edge_eval.reward.preference",
+    "train_preference_model": "edge_eval.training.preference",
     "validate_conversations": "edge_eval.validation",
     "validate_scores": "edge_eval.validation",
     "write_score_outputs": "edge_eval.scoring",

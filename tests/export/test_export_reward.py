@@ -31,13 +31,13 @@ from edge_eval.export.reward import (  # noqa: E402
     load_reward_probes,
 )
 from edge_eval.reward import load_reward_model  # noqa: E402
-from edge_eval.reward.checkpoint import (  # noqa: E402
+from edge_eval.training.checkpoint import (  # noqa: E402
     load_checkpoint_encoder,
     load_checkpoint_graph,
     load_reward_checkpoint,
     save_reward_checkpoint,
 )
-from edge_eval.reward.distill import apply_calibration, graph_scores  # noqa: E402
+from edge_eval.training.distill import apply_calibration, graph_scores  # noqa: E402
 from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
 
 HIDDEN = 32
@@ -106,7 +106,7 @@ def _bundle_scores(bundle_dir: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny reward checkpoint whose calibration spreads the probe scores over 1.5..4.5."""
-    from edge_eval.reward.train import make_graph
+    from edge_eval.training.train import make_graph
 
     work = tmp_path_factory.mktemp("ckpt-src")
     tokenizer = _tokenizer(work / "tokenizer.json")

@@ -62,7 +62,7 @@ def build_command(
     torch_dir: Path | None,
 ) -> None:
     """Train the head on labelled turns, export ONNX, quantize, measure on held-out turns."""
-    from edge_eval.reward.train import TrainConfig, build_reward_bundle
+    from edge_eval.training.train import TrainConfig, build_reward_bundle
 
     meta = build_reward_bundle(
         train_path,

@@ -163,7 +163,7 @@ def distill_command(
                 "--save-torch is not supported with --pairs yet",
                 hint="Leave --save-torch out; the preference bundle is written as usual.",
             )
-        from edge_eval.reward.preference import PreferenceConfig, train_preference_model
+        from edge_eval.training.preference import PreferenceConfig, train_preference_model
 
         report = train_preference_model(
             pairs,
@@ -180,7 +180,7 @@ def distill_command(
                 hint="--teacher labels (the `empathy` labels in the file), default, a bundle "
                 "folder, or gguf:FILE.gguf",
             )
-        from edge_eval.reward.distill import DistillConfig, distill_reward_model
+        from edge_eval.training.distill import DistillConfig, distill_reward_model
 
         report = distill_reward_model(
             train,

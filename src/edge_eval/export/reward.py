@@ -193,7 +193,7 @@ def export_reward_onnx(
         ExportError: the adapter does not fit the encoder (the message names the module).
         FidelityError: the gate failed; nothing was written.
     """
-    from edge_eval.reward.checkpoint import is_reward_checkpoint
+    from edge_eval.training.checkpoint import is_reward_checkpoint
 
     report: Progress = progress or (lambda message: logger.info("%s", message))
     source = Path(config.source)
@@ -218,12 +218,12 @@ def _from_checkpoint(
     report: Progress,
 ) -> RewardOnnxArtifact:
     from edge_eval.reward.bundle import load_bundle, write_bundle_json
-    from edge_eval.reward.checkpoint import (
+    from edge_eval.training.checkpoint import (
         load_checkpoint_encoder,
         load_checkpoint_graph,
         load_reward_checkpoint,
     )
-    from edge_eval.reward.distill import (
+    from edge_eval.training.distill import (
         apply_calibration,
         export_student,
         graph_scores,
@@ -370,7 +370,7 @@ def _from_bundle(
         report(f"scoring {len(turns)} probe turns with the fp32 bundle (reference)")
         reference, _ = _bundle_scores(bundle, turns, config.batch_size)
 
-    from edge_eval.reward.train import quantize_int8
+    from edge_eval.training.train import quantize_int8
 
     with atomic_directory(out_dir) as staging:
         report("quantizing to int8 (per-channel dynamic)")

@@ -1,4 +1,6 @@
-"""Reward models: bundle format, ONNX scorer, GGUF judge, distillation, preference model.
+"""Reward models at run time: bundle format, ONNX scorer, GGUF judge, encoding.
+
+Training (bundle build, distillation, preference, checkpoints) lives in :mod:`edge_eval.training`.
 
 ``load_reward_model(spec)`` turns a model spec into a :class:`RewardModel`:
 

@@ -378,7 +378,7 @@ def build_reward_bundle(
     """Train the head on ``train_path``, export, quantize, measure on ``heldout_path``, write.
 
     ``torch_dir``: also keep the trained torch weights there as a reward checkpoint
-    (:mod:`edge_eval.reward.checkpoint`), so ``edge-eval export onnx --reward`` can re-export or
+    (:mod:`edge_eval.training.checkpoint`), so ``edge-eval export onnx --reward`` can re-export or
     re-quantize the bundle later without retraining.
     """
     torch = _import_torch()
@@ -526,7 +526,7 @@ def build_reward_bundle(
         )
         write_bundle_json(staging, meta)
         if torch_dir is not None:
-            from edge_eval.reward.checkpoint import save_reward_checkpoint
+            from edge_eval.training.checkpoint import save_reward_checkpoint
 
             save_reward_checkpoint(
                 graph,

@@ -6,7 +6,7 @@ The teacher scores every assistant turn of the training file: an ONNX reward bun
 judge (``gguf:PATH``), the embedded default bundle (``default``), or the human ``empathy``
 labels already in the file (``labels``). The student is the MiniLM-L6 encoder with the same
 head as the default bundle (a linear map of ``[r, c, r*c]``, the pooled response and context
-embeddings; see :mod:`edge_eval.reward.train`):
+embeddings; see :mod:`edge_eval.training.train`):
 
 - frozen encoder (default): ridge regression on the features, its strength chosen by grouped
   5-fold cross-validation (folds by conversation);
@@ -330,7 +330,7 @@ def apply_calibration(
 
 
 def _torch() -> Any:
-    from edge_eval.reward.train import _import_torch
+    from edge_eval.training.train import _import_torch
 
     return _import_torch()
 
@@ -340,7 +340,7 @@ def load_student_encoder() -> tuple[Any, Path]:
     _torch()
     from transformers import AutoModel
 
-    from edge_eval.reward.train import encoder_dir
+    from edge_eval.training.train import encoder_dir
 
     folder = encoder_dir()
     encoder = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
@@ -423,7 +423,7 @@ def cluster_prototypes(
     batch_size: int,
 ) -> tuple[list[str], np.ndarray] | None:
     """Recogniser prototypes (unit-norm mean embedding per task) of labelled conversations."""
-    from edge_eval.reward.train import torch_features
+    from edge_eval.training.train import torch_features
     from edge_eval.tasks.recogniser import recogniser_text
 
     rows = [(i, c.task) for i, c in enumerate(conversations) if c.task]
@@ -485,7 +485,7 @@ def check_int8(raw_int8: np.ndarray, raw_fp32: np.ndarray, *, minimum: float) ->
 
 def export_student(graph: Any, work: Path, staging: Path, *, quantize: bool) -> tuple[Path, Path]:
     """Export fp32 ONNX into ``work`` and the shipped model into ``staging``: (fp32, shipped)."""
-    from edge_eval.reward.train import export_onnx, quantize_int8
+    from edge_eval.training.train import export_onnx, quantize_int8
 
     fp32 = work / "fp32.onnx"
     export_onnx(graph, fp32)
@@ -595,7 +595,7 @@ def distill_reward_model(
     """Train a student on the teacher's scores of ``train_path``; export, check, write a bundle.
 
     With ``torch_dir``, the student's torch weights are kept there too, as a reward checkpoint
-    (:mod:`edge_eval.reward.checkpoint`) that ``edge-eval export onnx --reward`` exports again,
+    (:mod:`edge_eval.training.checkpoint`) that ``edge-eval export onnx --reward`` exports again,
     e.g. with a LoRA adapter merged. It is written only when the bundle is.
 
     Raises:
@@ -604,7 +604,7 @@ def distill_reward_model(
     """
     from edge_eval._io import atomic_directory
     from edge_eval.reward.onnx_scorer import OnnxRewardModel
-    from edge_eval.reward.train import fit_ridge, grouped_cv_ridge, make_graph, torch_features
+    from edge_eval.training.train import fit_ridge, grouped_cv_ridge, make_graph, torch_features
     from edge_eval.validation import spearman, validate_scores
 
     say = progress or (lambda _message: None)
@@ -823,7 +823,7 @@ def distill_reward_model(
         meta["validation"] = rounded(validation)
         meta = write_bundle_json(staging, meta)
         if torch_dir is not None:
-            from edge_eval.reward.checkpoint import save_reward_checkpoint
+            from edge_eval.training.checkpoint import save_reward_checkpoint
 
             say("saving the torch checkpoint")
             save_reward_checkpoint(

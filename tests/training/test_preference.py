@@ -13,7 +13,7 @@ import pytest
 
 from edge_eval.errors import ConfigError, InputError
 from edge_eval.reward.bundle import InputTemplate
-from edge_eval.reward.preference import (
+from edge_eval.training.preference import (
     PreferenceConfig,
     fit_bradley_terry,
     load_pairs,

@@ -11,7 +11,7 @@ import pytest
 
 from edge_eval.errors import ConfigError, FidelityError
 from edge_eval.reward.bundle import InputTemplate, default_bundle_dir
-from edge_eval.reward.distill import (
+from edge_eval.training.distill import (
     DistillConfig,
     apply_calibration,
     check_int8,

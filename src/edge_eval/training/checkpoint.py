@@ -12,7 +12,7 @@ with a LoRA adapter merged into its encoder) and so the export can be checked ag
       head.npy           the linear head over [r, c, r*c]: its weights, then its bias (float64)
       prototypes.npy     recogniser prototypes, rows in ``clusters`` order (optional)
 
-The head, pooling and encoder form the module of :func:`edge_eval.reward.train.make_graph`;
+The head, pooling and encoder form the module of :func:`edge_eval.training.train.make_graph`;
 :func:`load_checkpoint_graph` rebuilds it. Loading verifies every file's hash, as bundles do.
 Needs the ``train`` extra (torch, transformers) to write or rebuild the graph; reading
 ``reward.json`` alone needs neither.
@@ -130,7 +130,7 @@ def save_reward_checkpoint(
     metadata: Mapping[str, Any],
     prototypes: np.ndarray | None = None,
 ) -> RewardCheckpoint:
-    """Write the torch ``graph`` (:func:`~edge_eval.reward.train.make_graph`) as a checkpoint.
+    """Write the torch ``graph`` (:func:`~edge_eval.training.train.make_graph`) as a checkpoint.
 
     ``metadata`` is what the bundle would carry (a bundle's ``bundle.json`` dict works: its file
     entries are dropped); it needs ``kind``, ``calibration`` and ``input_template``. The folder
@@ -244,7 +244,7 @@ def load_reward_checkpoint(path: Path | str, *, verify: bool = True) -> RewardCh
 
 def load_checkpoint_encoder(checkpoint: RewardCheckpoint) -> Any:
     """The checkpoint's encoder as a transformers model (fp32, eval mode)."""
-    from edge_eval.reward.train import _import_torch
+    from edge_eval.training.train import _import_torch
 
     torch = _import_torch()
     from transformers import AutoModel
@@ -265,7 +265,7 @@ def load_checkpoint_graph(checkpoint: RewardCheckpoint, encoder: Any | None = No
 
     ``encoder`` replaces the checkpoint's own (e.g. one with a LoRA adapter merged in).
     """
-    from edge_eval.reward.train import make_graph
+    from edge_eval.training.train import make_graph
 
     encoder = encoder if encoder is not None else load_checkpoint_encoder(checkpoint)
     weight, bias = checkpoint.head()

@@ -29,7 +29,7 @@ def slice_of(name: str, step: int, out: Path) -> Path:
 @pytest.mark.slow
 def test_bundle_build_keeps_a_checkpoint_that_exports_back(run_cli: RunCli, tmp_path: Path) -> None:
     from edge_eval.reward import load_reward_model
-    from edge_eval.reward.checkpoint import load_reward_checkpoint
+    from edge_eval.training.checkpoint import load_reward_checkpoint
 
     train = slice_of("train.jsonl", 16, tmp_path / "train.jsonl")
     heldout = slice_of("heldout.jsonl", 8, tmp_path / "heldout.jsonl")

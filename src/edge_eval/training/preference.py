@@ -12,7 +12,7 @@ out of the model input, as when scoring); ``task`` is optional; ``id`` and ``met
 and ignored. A bad line is refused with its line number and field, never its content.
 
 The reward of a response in its context is ``r = w . [r, c, r*c]`` over the same pooled
-features as the regression student (:mod:`edge_eval.reward.distill`), trained with the
+features as the regression student (:mod:`edge_eval.training.distill`), trained with the
 Bradley-Terry loss ``-log sigmoid(beta * (r_chosen - r_rejected))`` plus an L2 penalty on
 ``beta * w`` whose strength is chosen by grouped 5-fold cross-validation (pairs grouped by the
 first message of their context, i.e. by conversation). On a frozen encoder the loss is convex
@@ -48,7 +48,7 @@ from edge_eval.conversations import CONTEXT_ROLES, ROLES
 from edge_eval.errors import ConfigError, InputError
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate, write_bundle_json
-from edge_eval.reward.distill import (
+from edge_eval.training.distill import (
     Calibration,
     DistillReport,
     cluster_prototypes,
@@ -290,7 +290,7 @@ def pairwise_accuracy(chosen: np.ndarray, rejected: np.ndarray) -> float:
 
 def _fit_bt(diff: np.ndarray, beta: float, l2: float) -> np.ndarray:
     """w minimising mean(-log sigmoid(beta * diff @ w)) + l2 * |beta * w|^2 (L-BFGS, float64)."""
-    from edge_eval.reward.distill import _torch
+    from edge_eval.training.distill import _torch
 
     torch = _torch()
     d = torch.from_numpy(np.ascontiguousarray(diff, dtype=np.float64))
@@ -399,8 +399,8 @@ def train_preference_model(
         FidelityError: the int8 model ranks held-out responses differently from fp32.
     """
     from edge_eval._io import atomic_directory
-    from edge_eval.reward.distill import _torch
-    from edge_eval.reward.train import make_graph, torch_features
+    from edge_eval.training.distill import _torch
+    from edge_eval.training.train import make_graph, torch_features
     from edge_eval.validation import bootstrap_ci
 
     say = progress or (lambda _message: None)

@@ -55,8 +55,8 @@ def test_distilled_checkpoint_exports_like_the_student(
     run_cli: RunCli, train_file: Path, tmp_path: Path
 ) -> None:
     from edge_eval.reward import load_reward_model
-    from edge_eval.reward.checkpoint import load_reward_checkpoint
-    from edge_eval.reward.distill import load_turn_set
+    from edge_eval.training.checkpoint import load_reward_checkpoint
+    from edge_eval.training.distill import load_turn_set
 
     bundle, ckpt = tmp_path / "student", tmp_path / "ckpt"
     code, out, err = run_cli(
