@@ -34,7 +34,7 @@ TOPICS = {
     "work_career_self_improvement": "My manager keeps giving my projects to a colleague. What now?",
     "work_assignment_writing": "Please shorten this paragraph of my quarterly report to 50 words.",
 }
-FAST = dict(n_boot=200)
+FAST: dict = {}
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -145,7 +145,7 @@ def test_unknown_task_is_an_input_error_that_does_not_quote_it(tmp_path: Path) -
 
 def test_cli_writes_the_four_files_and_a_summary(mixed: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    proc = cli("score", str(mixed), "--out", str(out), "--n-boot", "200")
+    proc = cli("score", str(mixed), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json",
@@ -165,7 +165,7 @@ def test_cli_writes_the_four_files_and_a_summary(mixed: Path, tmp_path: Path) ->
 
 
 def test_cli_json_prints_the_report(mixed: Path) -> None:
-    proc = cli("score", str(mixed), "--json", "--n-boot", "200")
+    proc = cli("score", str(mixed), "--json")
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["kind"] == "edge-eval.score-report"
@@ -173,9 +173,9 @@ def test_cli_json_prints_the_report(mixed: Path) -> None:
 
 def test_baseline_adds_reduction_and_factor(mixed: Path, tmp_path: Path) -> None:
     first = tmp_path / "a"
-    assert cli("score", str(mixed), "--out", str(first), "--n-boot", "200").returncode == 0
+    assert cli("score", str(mixed), "--out", str(first)).returncode == 0
     proc = cli(
-        "score", str(mixed), "--json", "--n-boot", "200", "--baseline", str(first / "report.json")
+        "score", str(mixed), "--json", "--baseline", str(first / "report.json")
     )
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
@@ -197,7 +197,7 @@ def test_planted_strings_never_reach_any_output_log_or_error(tmp_path: Path) -> 
         handle.write('{"' + PLANTED + "\n")
     out = tmp_path / "out"
     proc = cli(
-        "score", str(path), "--out", str(out), "--on-error", "skip", "--n-boot", "200", "--debug"
+        "score", str(path), "--out", str(out), "--on-error", "skip", "--debug"
     )
     assert proc.returncode == 0, proc.stderr
     assert "Skipped 2 line(s)" in proc.stderr

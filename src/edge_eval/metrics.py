@@ -5,8 +5,10 @@ Definitions, for one group of conversations (a task cluster, or all published on
 - ``d = (desired - 1) / 2`` and ``p = (perceived - 1) / 4``, both in [0, 1]; a conversation's
   perceived empathy is the mean of its assistant turns' scores ("turn-first").
 - Signed gap ``g = d - p`` (positive: colder than wanted) and alignment error ``e = |g|``.
-- Group figures: n conversations; mean d, p, g and e, each with a seeded percentile-bootstrap
-  95% interval that resamples conversations; ``share_under = mean(g > tolerance)`` and
+- Group figures: n conversations; mean d, p, g and e, each with a 95% Student-t interval
+  ``mean ± t(0.975, n-1) · s / sqrt(n)`` (s the sample standard deviation over conversations,
+  clipped to the value's range), computed from the sums n, Σx and Σx² alone so that partial
+  results merge exactly (:mod:`edge_eval.partial`); ``share_under = mean(g > tolerance)`` and
   ``share_over = mean(g < -tolerance)``; the raw-scale means of desired (1-3) and perceived (1-5).
   Every mean is over conversations, so overall figures are weighted by conversations.
 - Per-turn curve: at each assistant-turn index (1-based), the mean per-turn p and its n.
@@ -24,7 +26,10 @@ Definitions, for one group of conversations (a task cluster, or all published on
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
+from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 
@@ -37,11 +42,13 @@ __all__ = [
     "TurnSummary",
     "gap_reduction",
     "group_rng",
+    "interval_from_sums",
     "normalise_desired",
     "normalise_perceived",
     "ols_slope",
     "retention",
     "score_factor",
+    "student_t_quantile",
     "summarise_gap",
     "summarise_turns",
     "turn_curve",
@@ -54,12 +61,12 @@ _BOOT_CHUNK_ELEMENTS = 1 << 20  # resampled indices held in memory at once
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Estimate:
-    """A mean with its bootstrap interval.
+    """A mean with its 95% interval.
 
     Attributes:
         mean: the sample mean.
-        low: lower bound of the 95% percentile-bootstrap interval.
-        high: upper bound of the 95% percentile-bootstrap interval.
+        low: lower bound of the interval.
+        high: upper bound of the interval.
     """
 
     mean: float
@@ -278,3 +285,125 @@ def score_factor(perceived_base: float, perceived_candidate: float) -> float | N
     if perceived_base == 0.0:
         return None
     return perceived_candidate / perceived_base
+
+
+# --- intervals from sums (mergeable) --------------------------------------------------------------
+
+_T_NORMAL_DF = 100_000  # above it the Cornish-Fisher expansion is exact to ~1e-13
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta function I_x(a, b) for x in [0, 1]."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    front = math.exp(log_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def _t_upper_tail(t: float, df: int) -> float:
+    """P(T > t) for t >= 0 under Student's t with ``df`` degrees of freedom."""
+    return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def student_t_quantile(prob: float, df: int) -> float:
+    """The ``prob`` quantile of Student's t distribution with ``df`` >= 1 degrees of freedom.
+
+    Bisection on the CDF (regularised incomplete beta); above 100,000 degrees of freedom the
+    Cornish-Fisher expansion around the normal quantile. Needs no scipy.
+    """
+    if df < 1:
+        raise ValueError("Student's t needs at least one degree of freedom")
+    if not 0.0 < prob < 1.0:
+        raise ValueError("the probability must lie strictly between 0 and 1")
+    if prob < 0.5:
+        return -student_t_quantile(1.0 - prob, df)
+    if prob == 0.5:
+        return 0.0
+    z = NormalDist().inv_cdf(prob)
+    if df > _T_NORMAL_DF:
+        v = float(df)
+        z3, z5, z7 = z**3, z**5, z**7
+        return (
+            z
+            + (z3 + z) / (4 * v)
+            + (5 * z5 + 16 * z3 + 3 * z) / (96 * v**2)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * v**3)
+        )
+    tail = 1.0 - prob
+    lo, hi = z, max(2.0 * z, 1.0)
+    while _t_upper_tail(hi, df) > tail:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _t_upper_tail(mid, df) > tail:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def interval_from_sums(
+    n: int,
+    total: Fraction | int,
+    total_sq: Fraction | int,
+    *,
+    bounds: tuple[float, float],
+    confidence: float = CONFIDENCE,
+) -> Estimate:
+    """Mean and Student-t interval of a sample known only by n, Σx and Σx².
+
+    ``mean ± t((1 + confidence) / 2, n - 1) · s / sqrt(n)`` with s² = (Σx² - (Σx)²/n) / (n - 1),
+    evaluated exactly in rationals and rounded once; the bounds are clipped to ``bounds`` (the
+    range the value can take). One observation has no spread to estimate: its interval is the
+    whole range. Exact sums in, the same figures out, whatever order the sums were merged in.
+    """
+    if n < 1:
+        raise ValueError("an interval needs at least one observation")
+    total = Fraction(total)
+    total_sq = Fraction(total_sq)
+    mean = total / n
+    lo_bound, hi_bound = bounds
+    if n == 1:
+        return Estimate(mean=float(mean), low=lo_bound, high=hi_bound)
+    var_of_mean = (total_sq - total * total / n) / (n * (n - 1))
+    if var_of_mean < 0:  # impossible for exact sums of real data
+        raise ValueError("the sums are inconsistent (negative variance)")
+    half = student_t_quantile((1.0 + confidence) / 2.0, n - 1) * math.sqrt(var_of_mean)
+    m = float(mean)
+    return Estimate(mean=m, low=max(lo_bound, m - half), high=min(hi_bound, m + half))

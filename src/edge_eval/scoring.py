@@ -30,8 +30,10 @@ from edge_eval.conversations import (
     turn_inputs,
 )
 from edge_eval.errors import ConfigError, InputError
+from edge_eval.partial import PartialHeader, ScorePartial, partial_from_table
 from edge_eval.privacy.manifest import RunManifest
 from edge_eval.privacy.network import NetworkGuard, network_guard, set_offline_environment
+from edge_eval.privacy.settings import PrivacySettings
 from edge_eval.reward.base import RewardModel, TurnInput
 from edge_eval.scores import ConversationScore, ScoreTable, TaskSource
 from edge_eval.tasks.profile import Profile, load_profile
@@ -41,6 +43,8 @@ __all__ = [
     "ScoreArtifact",
     "ScoreConfig",
     "ScoreResult",
+    "check_inputs",
+    "partial_header",
     "score",
     "score_conversations",
     "write_score_outputs",
@@ -60,8 +64,6 @@ class ScoreConfig:
         device: ``auto``, ``cpu`` or ``cuda`` (cuda without a GPU is an error).
         on_error: ``fail`` on the first bad line, or ``skip`` bad lines and count them.
         min_count: k of small-cell suppression: counts below it are withheld.
-        seed: bootstrap seed.
-        n_boot: bootstrap resamples per interval.
         batch_size: turns per reward-model batch.
         chunk_turns: turns gathered before a scoring pass (length-sorted within it).
         max_line_bytes: longest accepted input line.
@@ -73,8 +75,6 @@ class ScoreConfig:
     device: str = "auto"
     on_error: OnError = OnError.FAIL
     min_count: int = 11
-    seed: int = 0
-    n_boot: int = 2000
     batch_size: int = 32
     chunk_turns: int = 2048
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
@@ -85,8 +85,6 @@ class ScoreConfig:
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu or cuda")
         if self.min_count < 2:
             raise ConfigError("--min-count must be at least 2")
-        if self.n_boot < 100:
-            raise ConfigError("the bootstrap needs at least 100 resamples")
         if self.batch_size < 1 or self.chunk_turns < 1:
             raise ConfigError("batch size and chunk size must be positive")
         object.__setattr__(self, "on_error", OnError(self.on_error))
@@ -99,6 +97,8 @@ class ScoreResult:
     Attributes:
         report: the aggregate report (the only thing that may be written).
         table: per-conversation and per-turn scores (local use only; no serialiser).
+        partial: the sums the report was finalized from (what a shard of a distributed run
+            returns; see :mod:`edge_eval.partial`).
         manifest: what the run used, by hash.
         skipped: lines left out with ``on_error=skip``, by category (local use only).
         recognised: how many conversations had their cluster recognised (local use only).
@@ -106,6 +106,7 @@ class ScoreResult:
 
     report: Any
     table: ScoreTable
+    partial: ScorePartial
     manifest: RunManifest
     skipped: dict[str, int] = field(default_factory=dict)
     recognised: int = 0
@@ -302,10 +303,54 @@ def score(
         baseline: a previous run's report.json to compare against (gap reduction, score factor).
         progress: called with (bytes read, total bytes) as the inputs are consumed.
     """
-    from edge_eval.report import build_report, load_report
+    from edge_eval.report import finalize_report, load_report
     from edge_eval.reward import load_reward_model
 
     set_offline_environment()
+    paths = check_inputs(inputs)
+    profile = load_profile(config.profile)
+    baseline_report = load_report(baseline) if baseline is not None else None
+    privacy = PrivacySettings(min_count=config.min_count)
+    guard_context = network_guard() if config.guard_network else nullcontext(NetworkGuard())
+    with guard_context as guard:
+        model = load_reward_model(config.model, device=config.device, batch_size=config.batch_size)
+        table, skipped, recognised = score_conversations(
+            paths, model, profile, config, progress=progress
+        )
+        described = model.describe()
+        partial = partial_from_table(table, partial_header(profile))
+        report = finalize_report(
+            partial, model_kind=model.kind, privacy=privacy, baseline=baseline_report
+        )
+    manifest = RunManifest(
+        command="score",
+        input_sha256=tuple(sha256_file(p) for p in paths),
+        model=described,
+        profile_sha256=profile.sha256,
+        device_requested=config.device,
+        providers=tuple(described.get("providers", ())),
+        seed=None,
+        privacy=privacy.manifest_dict(),
+        network_guard={"active": config.guard_network, "blocked_attempts": guard.blocked},
+        baseline_sha256=sha256_file(Path(baseline)) if baseline is not None else None,
+    )
+    return ScoreResult(
+        report=report,
+        table=table,
+        partial=partial,
+        manifest=manifest,
+        skipped=skipped,
+        recognised=recognised,
+    )
+
+
+def partial_header(profile: Profile) -> PartialHeader:
+    """What every shard's partial must share: the profile's clusters and gap tolerance."""
+    return PartialHeader(clusters=profile.names, tolerance=profile.tolerance)
+
+
+def check_inputs(inputs: Path | str | Sequence[Path | str]) -> list[Path]:
+    """The input paths, each checked to be a regular file (errors name the file, not the path)."""
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
     if not paths:
         raise ConfigError("no input file given")
@@ -317,44 +362,7 @@ def score(
                 category="unreadable",
                 hint="Check the path.",
             )
-    profile = load_profile(config.profile)
-    baseline_report = load_report(baseline) if baseline is not None else None
-    guard_context = network_guard() if config.guard_network else nullcontext(NetworkGuard())
-    with guard_context as guard:
-        model = load_reward_model(config.model, device=config.device, batch_size=config.batch_size)
-        table, skipped, recognised = score_conversations(
-            paths, model, profile, config, progress=progress
-        )
-        described = model.describe()
-        report = build_report(
-            table,
-            clusters=profile.names,
-            tolerance=profile.tolerance,
-            model_kind=model.kind,
-            min_count=config.min_count,
-            seed=config.seed,
-            n_boot=config.n_boot,
-            baseline=baseline_report,
-        )
-    manifest = RunManifest(
-        command="score",
-        input_sha256=tuple(sha256_file(p) for p in paths),
-        model=described,
-        profile_sha256=profile.sha256,
-        device_requested=config.device,
-        providers=tuple(described.get("providers", ())),
-        seed=config.seed,
-        privacy={
-            "min_count": config.min_count,
-            "complementary_suppression": True,
-            "differential_privacy": None,
-        },
-        network_guard={"active": config.guard_network, "blocked_attempts": guard.blocked},
-        baseline_sha256=sha256_file(Path(baseline)) if baseline is not None else None,
-    )
-    return ScoreResult(
-        report=report, table=table, manifest=manifest, skipped=skipped, recognised=recognised
-    )
+    return paths
 
 
 def write_score_outputs(result: ScoreResult, out_dir: Path | str) -> ScoreArtifact:

@@ -34,7 +34,7 @@ def random_convs(cluster: str, n: int, seed: int, max_turns: int = 6) -> list[Co
 
 def report(scores: list[ConversationScore], **kwargs: object) -> dict:
     table = ScoreTable.from_scores(scores, CLUSTERS)
-    options = {"clusters": CLUSTERS, "tolerance": 0.125, "model_kind": "test", "n_boot": 200}
+    options = {"clusters": CLUSTERS, "tolerance": 0.125, "model_kind": "test"}
     options.update(kwargs)
     return build_report(table, **options).to_dict()  # type: ignore[arg-type]
 

@@ -36,7 +36,6 @@ def make_report(scores: list[ConversationScore], **kwargs: Any) -> dict[str, Any
         "clusters": CLUSTERS,
         "tolerance": 0.125,
         "model_kind": "minilm-onnx-int8",
-        "n_boot": 300,
     }
     options.update(kwargs)
     table = ScoreTable.from_scores(scores, options["clusters"])

@@ -25,7 +25,7 @@ def violation(d: Any) -> str:
 def test_valid_report_passes(hand_report: dict[str, Any]) -> None:
     validate_report_dict(hand_report)
     assert report_problems(hand_report) == []
-    assert hand_report["schema_version"] == 1
+    assert hand_report["schema_version"] == 2
     assert hand_report["kind"] == "edge-eval.score-report"
 
 
@@ -126,15 +126,18 @@ def test_overall_figures_must_be_the_published_clusters(hand_report: dict[str, A
 def test_missing_keys_and_wrong_shapes_are_listed_together(hand_report: dict[str, Any]) -> None:
     d = copy.deepcopy(hand_report)
     del d["clusters"][0]["n"]
-    del d["parameters"]["seed"]
+    del d["parameters"]["interval"]
     message = violation(d)
     assert "clusters[0]: missing key 'n'" in message
-    assert "parameters: missing key 'seed'" in message
+    assert "parameters: missing key 'interval'" in message
     for bad in (None, [], "report", {"schema_version": 2}):
         violation(bad)
     d = copy.deepcopy(hand_report)
-    d["schema_version"] = 2
+    d["schema_version"] = 1  # bootstrap-interval reports (n_boot, seed) are no longer read
     violation(d)
+    d = copy.deepcopy(hand_report)
+    d["parameters"]["interval"] = "bootstrap"
+    assert "parameters.interval" in violation(d)
 
 
 def test_duplicate_cluster_names_are_refused(hand_report: dict[str, Any]) -> None:

@@ -59,8 +59,6 @@ from edge_eval.conversations import OnError
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A previous run's report.json: adds gap reduction %% and score factor.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
-@click.option("--n-boot", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option(
     "--max-line-bytes",
@@ -80,8 +78,6 @@ def score_command(
     on_error: str,
     min_count: int,
     baseline: Path | None,
-    seed: int,
-    n_boot: int,
     batch_size: int,
     max_line_bytes: int,
     as_json: bool,
@@ -103,8 +99,6 @@ def score_command(
         device=device,
         on_error=OnError(on_error),
         min_count=min_count,
-        seed=seed,
-        n_boot=n_boot,
         batch_size=batch_size,
         max_line_bytes=max_line_bytes,
     )

@@ -46,7 +46,7 @@ class RunManifest:
         profile_sha256: SHA-256 of the task profile's TOML.
         device_requested: ``auto``, ``cpu`` or ``cuda``.
         providers: onnxruntime execution providers actually used.
-        seed: the bootstrap seed.
+        seed: a seed the run's figures depend on (None: none; report intervals need none).
         privacy: privacy parameters (k, complementary suppression, DP).
         network_guard: ``{"active": bool, "blocked_attempts": int}``.
         baseline_sha256: SHA-256 of the baseline report, if one was compared.
@@ -58,7 +58,7 @@ class RunManifest:
     profile_sha256: str
     device_requested: str
     providers: tuple[str, ...]
-    seed: int
+    seed: int | None
     privacy: Mapping[str, Any]
     network_guard: Mapping[str, Any]
     baseline_sha256: str | None = None

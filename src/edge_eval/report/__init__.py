@@ -13,6 +13,7 @@ from edge_eval.report.build import (
     ReportParameters,
     ScoreReport,
     build_report,
+    finalize_report,
 )
 from edge_eval.report.html import render_html
 from edge_eval.report.io import load_report, render_json, write_report_files
@@ -38,6 +39,7 @@ __all__ = [
     "ReportParameters",
     "ScoreReport",
     "build_report",
+    "finalize_report",
     "load_report",
     "render_html",
     "render_json",

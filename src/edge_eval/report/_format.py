@@ -19,8 +19,9 @@ DEFINITIONS = (
     "Signed gap g = d - p: positive means colder than users of the task want, negative warmer. "
     "Alignment error e = |g|.",
     "Under / over: share of conversations with g above the tolerance / below minus the tolerance.",
-    "Intervals: percentile bootstrap over conversations. Overall figures pool the published "
-    "clusters, weighted by conversations.",
+    "Intervals: Student-t, mean ± t(n-1) · s / sqrt(n) over conversations, clipped to the "
+    "scale (computable from merged sums). Overall figures pool the published clusters, "
+    "weighted by conversations.",
     "Slope: least-squares slope of per-turn p on the assistant-turn index. Retention: mean p of "
     "the last third of turns over the first third (conversations with 3 or more turns).",
     "Cells with fewer than k conversations are withheld, with every figure derived from them; "
@@ -83,8 +84,7 @@ def parameters_line(d: dict[str, Any]) -> str:
     p = d["parameters"]
     return (
         f"reward model {p['model_kind']} · min count k = {p['min_count']} · "
-        f"tolerance {p['tolerance']:g} · {round(100 * p['confidence']):d}% intervals from "
-        f"{p['n_boot']} bootstrap resamples, seed {p['seed']}"
+        f"tolerance {p['tolerance']:g} · {round(100 * p['confidence']):d}% Student-t intervals"
     )
 
 

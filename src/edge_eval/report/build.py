@@ -1,16 +1,23 @@
-"""Build the aggregate report from a score table: metrics behind the privacy gate."""
+"""Build the aggregate report: merged partial sums in, metrics behind the privacy gate out.
+
+:func:`finalize_report` is the one place a report is made: from a :class:`ScorePartial` (one
+machine's, or the exact merge of many shards' or devices'), it applies the privacy gate (and DP,
+when it is on) exactly once and derives every figure from the sums. :func:`build_report` is
+``finalize_report(partial_from_table(table))`` for a score table held in memory.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
-
-import numpy as np
 
 from edge_eval import metrics
 from edge_eval.errors import ArtifactError, ConfigError, PrivacyViolation
-from edge_eval.privacy.suppression import DEFAULT_MIN_COUNT, CellStatus, plan_suppression
+from edge_eval.partial import PartialHeader, ScorePartial, partial_from_table
+from edge_eval.privacy.settings import PrivacySettings
+from edge_eval.privacy.suppression import DEFAULT_MIN_COUNT, CellStatus, cell_status
 from edge_eval.report.schema import (
     CLUSTER_NAME_PATTERN,
     MODEL_KIND_PATTERN,
@@ -29,10 +36,11 @@ __all__ = [
     "ReportParameters",
     "ScoreReport",
     "build_report",
+    "finalize_report",
 ]
 
 _DECIMALS = 6
-_OVERALL_KEY = "#overall"  # bootstrap stream of the overall group; no cluster name can match
+INTERVAL_METHOD = "student_t"  # mean ± t(n-1) s / sqrt(n), from merged sums (edge_eval.metrics)
 
 
 def _r(x: float) -> float:
@@ -51,16 +59,14 @@ class ReportParameters:
         model_kind: label of the reward model kind that scored the turns.
         min_count: suppression threshold k (counts below it are withheld).
         tolerance: |gap| at or below it counts as aligned (normalised scale).
-        n_boot: bootstrap resamples per interval.
-        seed: bootstrap seed.
+        interval: the interval method's label (``student_t``: computable from merged sums).
         confidence: interval level.
     """
 
     model_kind: str
     min_count: int
     tolerance: float
-    n_boot: int
-    seed: int
+    interval: str = INTERVAL_METHOD
     confidence: float = metrics.CONFIDENCE
 
     def __post_init__(self) -> None:
@@ -73,18 +79,15 @@ class ReportParameters:
             raise ConfigError("min_count must be at least 1", hint="Pass --min-count 11 or more.")
         if not 0.0 <= self.tolerance <= 1.0:
             raise ConfigError("the gap tolerance must lie in [0, 1]")
-        if self.n_boot < 1:
-            raise ConfigError("n_boot must be at least 1")
-        if self.seed < 0:
-            raise ConfigError("the seed must be a non-negative integer")
+        if self.interval != INTERVAL_METHOD:
+            raise ConfigError(f"the interval method must be {INTERVAL_METHOD!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_kind": self.model_kind,
             "min_count": int(self.min_count),
             "tolerance": float(self.tolerance),
-            "n_boot": int(self.n_boot),
-            "seed": int(self.seed),
+            "interval": self.interval,
             "confidence": float(self.confidence),
         }
 
@@ -271,59 +274,179 @@ def _compare_reports(candidate: dict[str, Any], baseline: dict[str, Any]) -> Bas
     )
 
 
-def _group(
-    name: str | None,
-    status: GroupStatus,
-    table: ScoreTable,
-    conv_mask: np.ndarray,
-    turn_mask: np.ndarray,
-    *,
-    tolerance: float,
-    seed: int,
-    n_boot: int,
-) -> GroupReport:
-    if status is not GroupStatus.PUBLISHED:
-        return GroupReport(name=name, status=status)
-    d = metrics.normalise_desired(table.conv_desired[conv_mask])
-    p = metrics.normalise_perceived(table.conv_perceived[conv_mask])
-    rng = metrics.group_rng(seed, _OVERALL_KEY if name is None else name)
+@dataclass(slots=True)
+class _Sums:
+    """Sums of one group behind the gate (a published cluster, or the pool of them)."""
+
+    gap: list[int] = field(default_factory=lambda: [0] * 10)
+    cells: dict[int, tuple[int, int]] = field(default_factory=dict)  # index -> (n, Σp)
+    retention: list[int] = field(default_factory=lambda: [0] * 4)  # first Σ, n, last Σ, n
+
+    def add(self, other: _Sums) -> None:
+        self.gap = [a + b for a, b in zip(self.gap, other.gap, strict=True)]
+        for i, (n, sp) in other.cells.items():
+            n0, sp0 = self.cells.get(i, (0, 0))
+            self.cells[i] = (n0 + n, sp0 + sp)
+        self.retention = [a + b for a, b in zip(self.retention, other.retention, strict=True)]
+
+
+def _published_prefix(cell_n: list[int], min_count: int) -> int:
+    """How many leading turn cells hold at least k turns (cell counts never grow with the index:
+    every conversation that reached turn i reached turn i - 1, so published cells are a prefix)."""
+    m = 0
+    while m < len(cell_n) and cell_n[m] >= min_count:
+        m += 1
+    if any(n >= min_count for n in cell_n[m:]):
+        raise PrivacyViolation("turn cell counts grow with the turn index: the sums are corrupt")
+    return m
+
+
+def _cluster_sums(partial: ScorePartial, c: int, min_count: int) -> _Sums:
+    cell_n = [int(v) for v in partial.cell_n[c]]
+    cell_p = [int(v) for v in partial.cell_p[c]]
+    width = len(cell_n)
+    m = _published_prefix(cell_n, min_count)
+    sums = _Sums(gap=[int(v) for v in partial.groups[c]])
+    sums.cells = {i + 1: (cell_n[i], cell_p[i]) for i in range(m)}
+    # retention over the conversations cut to the published cells 1..m (see edge_eval.partial)
+    first = last = count = 0
+    for t in range(3, m + 1):
+        n_t = cell_n[t - 1] - (cell_n[t] if t < width else 0)  # conversations of length t
+        first += int(partial.exact_first[c, t - 1])
+        last += int(partial.exact_last[c, t - 1])
+        count += n_t * -(-t // 3)
+    if m >= 3 and m < width:
+        longer = cell_n[m]  # conversations with more than m turns, cut at m
+        first += int(partial.cut_first[c, m - 1])
+        last += int(partial.cut_last[c, m - 1])
+        count += longer * -(-m // 3)
+    sums.retention = [first, count, last, count]
+    return sums
+
+
+def _figures(name: str | None, sums: _Sums, fixed_point_bits: int) -> GroupReport:
+    one = 1 << fixed_point_bits
+    n, under, over, sd, sd2, sp, sp2, sdp, se, se2 = sums.gap
+    sg, sg2 = sd - sp, sd2 - 2 * sdp + sp2
+
+    def est(total: int, total_sq: int, bounds: tuple[float, float]) -> metrics.Estimate:
+        return metrics.interval_from_sums(
+            n, Fraction(total, one), Fraction(total_sq, one * one), bounds=bounds
+        )
+
+    d_est, p_est = est(sd, sd2, (0.0, 1.0)), est(sp, sp2, (0.0, 1.0))
+    gap = metrics.GapSummary(
+        n=n,
+        desired=d_est,
+        perceived=p_est,
+        gap=est(sg, sg2, (-1.0, 1.0)),
+        error=est(se, se2, (0.0, 1.0)),
+        desired_raw=1.0 + 2.0 * d_est.mean,
+        perceived_raw=1.0 + 4.0 * p_est.mean,
+        share_under=under / n,
+        share_over=over / n,
+    )
+    cells = tuple(
+        metrics.TurnCell(index=i, n=cn, perceived=float(Fraction(cp, cn * one)))
+        for i, (cn, cp) in sorted(sums.cells.items())
+    )
+    # OLS slope of p on the index over every published (conversation, turn) point
+    big_n = sum(cn for cn, _ in sums.cells.values())
+    sx = sum(i * cn for i, (cn, _) in sums.cells.items())
+    sxx = sum(i * i * cn for i, (cn, _) in sums.cells.items())
+    sy = sum(cp for _, cp in sums.cells.values())
+    sxy = sum(i * cp for i, (_, cp) in sums.cells.items())
+    denominator = big_n * sxx - sx * sx
+    slope = (
+        None
+        if big_n < 2 or denominator == 0
+        else float(Fraction(big_n * sxy - sx * sy, denominator * one))
+    )
+    first, n_first, last, n_last = sums.retention
+    retention = (
+        None
+        if n_first == 0 or first == 0
+        else float(Fraction(last * n_first, n_last * first))
+    )
     return GroupReport(
         name=name,
-        status=status,
-        gap=metrics.summarise_gap(d, p, tolerance=tolerance, rng=rng, n_boot=n_boot),
-        turns=metrics.summarise_turns(
-            table.turn_conv[turn_mask],
-            table.turn_index[turn_mask],
-            metrics.normalise_perceived(table.turn_score[turn_mask]),
-        ),
+        status=GroupStatus.PUBLISHED,
+        gap=gap,
+        turns=metrics.TurnSummary(cells=cells, slope=slope, retention=retention),
     )
 
 
-def _check_table(table: ScoreTable, clusters: tuple[str, ...]) -> None:
-    if len(set(clusters)) != len(clusters):
-        raise ConfigError("the profile lists a cluster name twice")
-    for name in clusters:
+def _released(partial: ScorePartial, privacy: PrivacySettings) -> ScorePartial:
+    """The sums the report may be computed from. Differential privacy hooks in here: noise the
+    merged sums once (with a DP library's integer mechanisms), before the gate reads counts."""
+    del privacy
+    return partial
+
+
+def finalize_report(
+    partial: ScorePartial,
+    *,
+    model_kind: str,
+    privacy: PrivacySettings | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> ScoreReport:
+    """Make the report from merged partial sums: the privacy gate, once, then every figure.
+
+    Args:
+        partial: the sums of every conversation (one machine's, or the merge of many).
+        model_kind: label of the reward model kind, e.g. ``"minilm-onnx-int8"``.
+        privacy: the gate's settings (k, and DP when on); the default is k = 11, no DP.
+        baseline: a validated report dict (see :func:`edge_eval.report.load_report`) to
+            compare against.
+
+    The gate (:mod:`edge_eval.privacy.suppression`): a cluster with fewer than k conversations
+    is withheld, a turn cell with fewer than k turns is left out, and pooled figures use
+    published cells only. The result is validated against the schema before it is returned.
+    """
+    privacy = privacy or PrivacySettings()
+    header = partial.header
+    _check_labels(header)
+    min_count = privacy.min_count
+    params = ReportParameters(
+        model_kind=model_kind, min_count=min_count, tolerance=header.tolerance
+    )
+    released = _released(partial, privacy)
+    groups: list[GroupReport] = []
+    pooled = _Sums()
+    statuses: set[CellStatus] = set()
+    for c, name in enumerate(header.clusters):
+        status = cell_status(int(released.groups[c, 0]), min_count)
+        statuses.add(status)
+        if status is not CellStatus.PUBLISHED:
+            groups.append(GroupReport(name=name, status=GroupStatus(status.value)))
+            continue
+        sums = _cluster_sums(released, c, min_count)
+        pooled.add(sums)
+        groups.append(_figures(name, sums, header.fixed_point_bits))
+    if CellStatus.PUBLISHED in statuses:
+        overall = _figures(None, pooled, header.fixed_point_bits)
+    elif CellStatus.WITHHELD in statuses:
+        overall = GroupReport(name=None, status=GroupStatus.WITHHELD)
+    else:
+        overall = GroupReport(name=None, status=GroupStatus.EMPTY)
+    report = ScoreReport(parameters=params, clusters=tuple(groups), overall=overall)
+    if baseline is not None:
+        comparison = _compare_reports(report.to_dict(), baseline)
+        report = ScoreReport(
+            parameters=params, clusters=tuple(groups), overall=overall, baseline=comparison
+        )
+    validate_report_dict(report.to_dict())
+    return report
+
+
+def _check_labels(header: PartialHeader) -> None:
+    for name in header.clusters:
         if CLUSTER_NAME_PATTERN.fullmatch(name) is None:
             raise ConfigError(
                 "a profile cluster name is not a valid report label",
                 hint="Cluster names use lower-case letters, digits and '_' (at most 64 "
                 "characters) and start with a letter.",
             )
-    if tuple(table.clusters) != tuple(clusters):
-        raise ConfigError(
-            "the score table's clusters differ from the profile's clusters",
-            hint="Build the score table with the same profile that is passed to build_report.",
-        )
-    values = (
-        (table.conv_desired, 1.0, 3.0, "desired empathy"),
-        (table.conv_perceived, 1.0, 5.0, "perceived empathy"),
-        (table.turn_score, 1.0, 5.0, "turn score"),
-    )
-    for array, lo, hi, what in values:
-        if array.size and not (
-            np.all(np.isfinite(array)) and lo <= array.min() <= array.max() <= hi
-        ):
-            raise ConfigError(f"a {what} in the score table lies outside [{lo:g}, {hi:g}]")
 
 
 def build_report(
@@ -333,11 +456,11 @@ def build_report(
     tolerance: float,
     model_kind: str,
     min_count: int = DEFAULT_MIN_COUNT,
-    seed: int = 0,
-    n_boot: int = metrics.DEFAULT_N_BOOT,
     baseline: dict[str, Any] | None = None,
 ) -> ScoreReport:
     """Aggregate a score table into a report, behind the privacy gate.
+
+    ``finalize_report(partial_from_table(table))``: the same code path as a merged run.
 
     Args:
         table: the scores (stays in memory).
@@ -345,59 +468,20 @@ def build_report(
         tolerance: |gap| at or below it counts as aligned (the profile's ``[metrics]``).
         model_kind: label of the reward model kind, e.g. ``"minilm-onnx-int8"``.
         min_count: suppression threshold k; clusters and turn cells below it are withheld.
-        seed: bootstrap seed.
-        n_boot: bootstrap resamples per interval.
-        baseline: a validated report dict (see :func:`edge_eval.report.load_report`) to
-            compare against.
-
-    The result is validated against the schema and the suppression rules before it is
-    returned; see :mod:`edge_eval.privacy.suppression` for the policy.
+        baseline: a validated report dict to compare against.
     """
     if not math.isfinite(tolerance):
         raise ConfigError("the gap tolerance must be a finite number")
-    params = ReportParameters(
-        model_kind=model_kind, min_count=min_count, tolerance=tolerance, n_boot=n_boot, seed=seed
+    if not 0.0 <= tolerance <= 1.0:
+        raise ConfigError("the gap tolerance must lie in [0, 1]")
+    # label checks first: they name the problem better than a header mismatch would
+    ReportParameters(model_kind=model_kind, min_count=min_count, tolerance=tolerance)
+    header = PartialHeader(clusters=tuple(clusters), tolerance=tolerance)
+    _check_labels(header)
+    partial = partial_from_table(table, header)
+    return finalize_report(
+        partial,
+        model_kind=model_kind,
+        privacy=PrivacySettings(min_count=min_count),
+        baseline=baseline,
     )
-    _check_table(table, clusters)
-    plan = plan_suppression(table, min_count=min_count)
-    turn_cluster = table.conv_cluster[table.turn_conv]
-
-    def group(
-        name: str | None, status: GroupStatus, conv_mask: np.ndarray, turn_mask: np.ndarray
-    ) -> GroupReport:
-        return _group(
-            name,
-            status,
-            table,
-            conv_mask,
-            turn_mask,
-            tolerance=tolerance,
-            seed=seed,
-            n_boot=n_boot,
-        )
-
-    groups = tuple(
-        group(
-            name,
-            GroupStatus(plan.cluster_status[i].value),
-            plan.conv_published & (table.conv_cluster == i),
-            plan.turn_published & (turn_cluster == i),
-        )
-        for i, name in enumerate(clusters)
-    )
-    statuses = set(plan.cluster_status)
-    if CellStatus.PUBLISHED in statuses:
-        overall_status = GroupStatus.PUBLISHED
-    elif CellStatus.WITHHELD in statuses:
-        overall_status = GroupStatus.WITHHELD
-    else:
-        overall_status = GroupStatus.EMPTY
-    overall = group(None, overall_status, plan.conv_published, plan.turn_published)
-    report = ScoreReport(parameters=params, clusters=groups, overall=overall)
-    if baseline is not None:
-        comparison = _compare_reports(report.to_dict(), baseline)
-        report = ScoreReport(
-            parameters=params, clusters=groups, overall=overall, baseline=comparison
-        )
-    validate_report_dict(report.to_dict())
-    return report

@@ -5,11 +5,11 @@ a cluster name (``^[a-z][a-z0-9_]{0,63}$``, taken from the profile) or a reward-
 label (``^[a-z0-9][a-z0-9._-]{0,63}$``). :func:`validate_report_dict` also checks the
 suppression rules of :mod:`edge_eval.privacy.suppression` on the numbers themselves.
 
-Layout (schema_version 1)::
+Layout (schema_version 2; version 1 had bootstrap intervals, ``n_boot`` and ``seed``)::
 
-    schema_version: 1
+    schema_version: 2
     kind: "edge-eval.score-report"
-    parameters: {model_kind, min_count, tolerance, n_boot, seed, confidence}
+    parameters: {model_kind, min_count, tolerance, interval: "student_t", confidence}
     clusters: [group with "cluster"]          one per profile cluster, in profile order
     overall:  group without "cluster"         pooled over the published clusters
     baseline: null | {model_kind, overall: comparison, clusters: [comparison with "cluster"]}
@@ -48,7 +48,7 @@ __all__ = [
     "validate_report_dict",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REPORT_KIND = "edge-eval.score-report"
 CLUSTER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MODEL_KIND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -255,8 +255,7 @@ _REPORT = _Object(
                 "model_kind": _model_kind,
                 "min_count": _integer(1),
                 "tolerance": _number(0.0, 1.0),
-                "n_boot": _integer(1),
-                "seed": _integer(0),
+                "interval": _const("student_t"),
                 "confidence": _number(0.0, 1.0),
             }
         ),
