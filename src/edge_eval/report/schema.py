@@ -9,7 +9,8 @@ Layout (schema_version 2; version 1 had bootstrap intervals, ``n_boot`` and ``se
 
     schema_version: 2
     kind: "edge-eval.score-report"
-    parameters: {model_kind, min_count, tolerance, interval: "student_t", confidence}
+    parameters: {model_kind, min_count, tolerance, interval: "student_t" | "dp_normal",
+                 confidence, differential_privacy (optional): null | {epsilon, delta, mechanism}}
     clusters: [group with "cluster"]          one per profile cluster, in profile order
     overall:  group without "cluster"         pooled over the published clusters
     baseline: null | {model_kind, overall: comparison, clusters: [comparison with "cluster"]}
@@ -39,12 +40,16 @@ from edge_eval.errors import PrivacyViolation
 
 __all__ = [
     "CLUSTER_NAME_PATTERN",
+    "DP_MECHANISMS",
+    "INTERVAL_METHODS",
     "MODEL_KIND_PATTERN",
     "REPORT_KIND",
     "SCHEMA_VERSION",
     "ComparisonStatus",
     "GroupStatus",
     "report_problems",
+    "schema_problems",
+    "suppression_problems",
     "validate_report_dict",
 ]
 
@@ -52,6 +57,11 @@ SCHEMA_VERSION = 2
 REPORT_KIND = "edge-eval.score-report"
 CLUSTER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MODEL_KIND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: ``student_t``: mean ± t s/√n from exact sums; ``dp_normal``: under differential privacy, a
+#: normal interval from a sampling-variance bound plus the known noise variance.
+INTERVAL_METHODS = ("student_t", "dp_normal")
+#: OpenDP mechanisms a DP report may name (see edge_eval.privacy.dp).
+DP_MECHANISMS = ("laplace", "gaussian-zcdp")
 _TOLERANCE = 1e-5  # published figures are rounded to 6 decimals
 
 
@@ -109,6 +119,14 @@ def _const(expected: object) -> Check:
     return check
 
 
+def _choice(labels: tuple[str, ...]) -> Check:
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, str) or value not in labels:
+            problems.append(f"{where}: must be one of {', '.join(labels)}")
+
+    return check
+
+
 def _pattern(pattern: re.Pattern[str], what: str) -> Check:
     def check(value: Any, where: str, problems: list[str]) -> None:
         # the value is never quoted: it may be anything
@@ -121,6 +139,7 @@ def _pattern(pattern: re.Pattern[str], what: str) -> Check:
 @dataclass(frozen=True, slots=True)
 class _Object:
     fields: Mapping[str, Check]
+    optional: frozenset[str] = frozenset()
 
     def __call__(self, value: Any, where: str, problems: list[str]) -> None:
         if not isinstance(value, dict):
@@ -134,7 +153,8 @@ class _Object:
             )
         for key, check in self.fields.items():
             if key not in value:
-                problems.append(f"{where}: missing key {key!r}")
+                if key not in self.optional:
+                    problems.append(f"{where}: missing key {key!r}")
             else:
                 check(value[key], f"{where}.{key}", problems)
 
@@ -255,9 +275,19 @@ _REPORT = _Object(
                 "model_kind": _model_kind,
                 "min_count": _integer(1),
                 "tolerance": _number(0.0, 1.0),
-                "interval": _const("student_t"),
+                "interval": _choice(INTERVAL_METHODS),
                 "confidence": _number(0.0, 1.0),
-            }
+                "differential_privacy": _nullable(
+                    _Object(
+                        {
+                            "epsilon": _number(0.0),
+                            "delta": _number(0.0, 1.0),
+                            "mechanism": _choice(DP_MECHANISMS),
+                        }
+                    )
+                ),
+            },
+            optional=frozenset({"differential_privacy"}),  # absent in reports made before it
         ),
         "clusters": _List(_group(named=True)),
         "overall": _group(named=False),
@@ -335,6 +365,18 @@ def _suppression_problems(d: dict[str, Any]) -> list[str]:
     ):
         problems.append("overall: must be withheld, not empty, when a cluster is withheld")
     return problems
+
+
+def schema_problems(d: object) -> list[str]:
+    """How ``d`` departs from the allowlist alone (keys, types, ranges, fixed labels)."""
+    problems: list[str] = []
+    _REPORT(d, "report", problems)
+    return problems
+
+
+def suppression_problems(d: dict[str, Any]) -> list[str]:
+    """How a report that passes :func:`schema_problems` breaks the suppression rules."""
+    return _suppression_problems(d)
 
 
 def report_problems(d: object) -> list[str]:
