@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -109,7 +108,9 @@ def build(python: str) -> Path:
                "llama-cpp-python", f"llama-cpp-python=={VERSION}", "-w", str(staging)]  # fmt: skip
     log = staging / "build.log"
     with log.open("w") as handle:
-        status = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT).returncode
+        status = subprocess.run(
+            command, env=env, stdout=handle, stderr=subprocess.STDOUT
+        ).returncode
     wheel = _built_wheel(staging)
     if status != 0 or wheel is None:
         sys.exit(f"llama-cpp-python build failed (exit {status}); see {log}")
@@ -148,8 +149,8 @@ def main() -> None:
     elif args.action == "cmake-args":
         print(cmake_args())
     else:  # the plain pip command, for people who don't use this script
-        print(f"CMAKE_ARGS={shlex.quote(cmake_args())} pip install --no-cache-dir "
-              f"--force-reinstall --no-binary llama-cpp-python llama-cpp-python=={VERSION}")  # fmt: skip
+        print(f'CMAKE_ARGS="{cmake_args()}" pip install --no-cache-dir --force-reinstall '
+              f"--no-deps --no-binary llama-cpp-python llama-cpp-python=={VERSION}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
     │   └── FidelityError            an artifact failed its fidelity gate                (8)
     ├── QuantizationError            quantizing a model failed                           (9)
     ├── PrivacyViolation             something would leave that must not                 (10)
-    └── NetworkBlockedError          the process tried to open a network connection      (11)
+    ├── NetworkBlockedError          the process tried to open a network connection      (11)
+    └── UnsafeRuntimeError           a native library would crash on this machine        (12)
 
 Messages say what went wrong, where (file, line, field) and how to fix it. They never
 contain conversation content, identifiers or metadata values.
@@ -30,6 +31,7 @@ __all__ = [
     "PrivacyViolation",
     "QuantizationError",
     "ScoringError",
+    "UnsafeRuntimeError",
 ]
 
 
@@ -126,3 +128,11 @@ class NetworkBlockedError(EdgeEvalError):
         "edge-eval never needs the network. Something tried to connect; "
         "make sure models are local files and the offline variables are set."
     )
+
+
+class UnsafeRuntimeError(EdgeEvalError):
+    """An installed native library was built in a way that crashes on this CPU (refused before
+    it runs, so a crash in native code is never what a user sees)."""
+
+    exit_code = 12
+    default_hint = "Run `edge-eval doctor` to see what this machine can run."

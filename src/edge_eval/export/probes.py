@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_eval.errors import ArtifactError, ConfigError, ExportError, MissingDependencyError
+from edge_eval.errors import ArtifactError, ConfigError, ExportError
 
 __all__ = [
     "DEFAULT_PROBES_PATH",
@@ -97,17 +97,10 @@ def load_probe_set(path: Path | None = None) -> ProbeSet:
 
 
 def import_llama_cpp() -> Any:
-    """Import llama_cpp or raise MissingDependencyError.
+    """Import llama_cpp, refusing a build that would crash on this CPU (see edge_eval.machine)."""
+    from edge_eval.machine import load_llama_cpp
 
-    OpenMP's wait policy is left to the user (``OMP_WAIT_POLICY``): on an idle CPU the default
-    decodes 3-4x faster than ``PASSIVE``; on a machine shared with other busy processes
-    ``PASSIVE`` stops llama.cpp's waiting threads from taking their cores.
-    """
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise MissingDependencyError("llama-cpp-python", "llm") from exc
-    return llama_cpp
+    return load_llama_cpp()
 
 
 @contextmanager

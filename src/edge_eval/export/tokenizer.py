@@ -455,10 +455,9 @@ def save_tokenizer(
 def llama_cpp_token_ids(gguf_path: Path, texts: Sequence[str]) -> list[list[int]]:
     """llama.cpp's ids for ``texts`` (vocabulary only; BOS/EOS as the model adds them; special
     tokens parsed, as when a chat template is applied)."""
-    try:
-        import llama_cpp
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("llama-cpp-python", "llm") from exc
+    from edge_eval.machine import load_llama_cpp
+
+    llama_cpp = load_llama_cpp()
     try:
         llm = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError) as exc:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_eval.errors import ArtifactError, ConfigError, MissingDependencyError
+from edge_eval.errors import ArtifactError, ConfigError
 from edge_eval.reward.base import TurnInput
 
 __all__ = ["DIMENSIONS", "GGUFJudge", "JudgeStats", "build_messages"]
@@ -110,12 +110,10 @@ class JudgeStats:
 
 
 def _import_llama_cpp() -> Any:
-    # OpenMP's wait policy is the user's (see edge_eval.export.probes.import_llama_cpp).
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise MissingDependencyError("llama-cpp-python", "llm") from exc
-    return llama_cpp
+    # One import path for llama.cpp: refuses a build that would crash on this CPU.
+    from edge_eval.machine import load_llama_cpp
+
+    return load_llama_cpp()
 
 
 class GGUFJudge:
