@@ -152,9 +152,10 @@ def test_finalize_matches_the_figures_computed_from_every_value(seed: int, k: in
             assert (g["turns"][key] is None) == (want is None)
             if want is not None:
                 assert g["turns"][key] == pytest.approx(want, abs=2e-6)
-    assert any(
-        len(g["turns"]["cells"]) < 9 for g in groups.values() if g["status"] == "published"
-    ) or k <= 2
+    assert (
+        any(len(g["turns"]["cells"]) < 9 for g in groups.values() if g["status"] == "published")
+        or k <= 2
+    )
 
 
 def test_a_shard_with_few_conversations_in_a_cluster_contributes_invisibly() -> None:

@@ -178,14 +178,22 @@ def iter_conversations(
     on_error: OnError | str = OnError.FAIL,
     stats: LoadStats | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    start: int = 0,
+    stop: int | None = None,
+    first_line: int = 1,
 ) -> Iterator[Conversation]:
     """Stream validated conversations from a JSON Lines file.
 
     With ``on_error="fail"`` the first bad line raises :class:`InputError`; with ``"skip"`` bad
     lines are counted in ``stats.skipped`` by category and left out. An empty file, or one with
     no valid conversation, is always an error.
+
+    A byte range (``start`` at the beginning of line ``first_line``, ``stop`` at a line end)
+    reads only the lines in it, for a shard of a distributed run; the whole-file checks (empty,
+    no valid conversation) are then the driver's, which reads the whole file once.
     """
     mode = OnError(on_error)
+    whole_file = start == 0 and stop is None
     path = Path(path)
     source = path.name
     stats = stats if stats is not None else LoadStats()
@@ -199,9 +207,13 @@ def iter_conversations(
             hint="Check that the file exists and is readable.",
         ) from exc
     with handle:
-        number = 0
+        number = first_line - 1
         saw_content = False
+        if start:
+            handle.seek(start)
         while True:
+            if stop is not None and handle.tell() >= stop:
+                break
             raw = handle.readline(max_line_bytes + 1)
             if not raw:
                 break
@@ -237,6 +249,8 @@ def iter_conversations(
                 continue
             stats.accepted += 1
             yield conversation
+    if not whole_file:
+        return
     if not saw_content:
         raise InputError(
             "the file is empty: it holds no conversation",

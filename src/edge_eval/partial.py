@@ -171,8 +171,7 @@ class ScorePartial:
         width = max(self.max_turns, other.max_turns)
         a, b = self.padded(width), other.padded(width)
         return all(
-            np.array_equal(getattr(a, name), getattr(b, name))
-            for name in ("groups", *_TURN_FIELDS)
+            np.array_equal(getattr(a, name), getattr(b, name)) for name in ("groups", *_TURN_FIELDS)
         )
 
     __hash__ = None  # type: ignore[assignment]

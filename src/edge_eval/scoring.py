@@ -42,8 +42,10 @@ from edge_eval.tasks.recogniser import PrototypeRecogniser, recogniser_text
 __all__ = [
     "ScoreArtifact",
     "ScoreConfig",
+    "InputRange",
     "ScoreResult",
     "check_inputs",
+    "chunk_boundaries",
     "partial_header",
     "score",
     "score_conversations",
@@ -172,8 +174,90 @@ class _Pending:
     turns: list[TurnInput]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputRange:
+    """Whole lines of an input file: the bytes [start, stop), starting at line ``first_line``.
+
+    A whole file is ``InputRange(path=p)``. A shard of a distributed run starts and stops where
+    a single-process run would flush a chunk (see :func:`chunk_boundaries`), so every scoring
+    batch, and hence every score, is the same as in one process.
+    """
+
+    path: Path
+    start: int = 0
+    stop: int | None = None
+    first_line: int = 1
+
+    @property
+    def size(self) -> int:
+        end = self.path.stat().st_size if self.stop is None else self.stop
+        return max(0, end - self.start)
+
+
+def _accepted(
+    rng: InputRange,
+    profile: Profile,
+    config: ScoreConfig,
+    stats: LoadStats,
+    skipped: Counter[str],
+) -> Iterator[_Pending]:
+    """The conversations of a range that will be scored, with their cluster if given."""
+    clusters = profile.names
+    for conv in iter_conversations(
+        rng.path,
+        on_error=config.on_error,
+        stats=stats,
+        max_line_bytes=config.max_line_bytes,
+        start=rng.start,
+        stop=rng.stop,
+        first_line=rng.first_line,
+    ):
+        cluster: int | None = None
+        if conv.task is not None:
+            name = profile.resolve_task(conv.task)
+            if name is None:
+                error = InputError(
+                    "the task is neither a cluster nor an alias of the profile "
+                    f"(clusters: {', '.join(clusters)})",
+                    source=conv.source,
+                    line=conv.line,
+                    field="task",
+                    category=Category.UNKNOWN_TASK.value,
+                    hint="Use a cluster name or alias, drop `task` to have it recognised, "
+                    "or pass --on-error skip.",
+                )
+                if config.on_error is OnError.FAIL:
+                    raise error
+                skipped[error.category] += 1
+                continue
+            cluster = clusters.index(name)
+        yield _Pending(conversation=conv, cluster=cluster, turns=turn_inputs(conv))
+
+
+def chunk_boundaries(path: Path, profile: Profile, config: ScoreConfig) -> list[InputRange]:
+    """The chunks a single-process run scores a file in, as byte ranges (reads the file once).
+
+    Validates the whole file as :func:`score_conversations` would (same errors, same order),
+    so a distributed run fails where a local one fails, before any worker starts.
+    """
+    stats = LoadStats()
+    ranges: list[InputRange] = []
+    start, first_line, pending_turns = 0, 1, 0
+    for item in _accepted(InputRange(path=path), profile, config, stats, Counter()):
+        pending_turns += len(item.turns)
+        if pending_turns >= config.chunk_turns:
+            ranges.append(
+                InputRange(path=path, start=start, stop=stats.bytes_read, first_line=first_line)
+            )
+            start, first_line, pending_turns = stats.bytes_read, stats.lines + 1, 0
+    end = path.stat().st_size
+    if start < end:
+        ranges.append(InputRange(path=path, start=start, stop=end, first_line=first_line))
+    return ranges
+
+
 def score_conversations(
-    inputs: Sequence[Path],
+    inputs: Sequence[Path | InputRange],
     model: RewardModel,
     profile: Profile,
     config: ScoreConfig,
@@ -186,7 +270,8 @@ def score_conversations(
     skipped: Counter[str] = Counter()
     recogniser: PrototypeRecogniser | None = None
     recognised = 0
-    total = sum(p.stat().st_size for p in inputs)
+    ranges = [p if isinstance(p, InputRange) else InputRange(path=p) for p in inputs]
+    total = sum(r.size for r in ranges)
     done_before = 0
 
     def flush(pending: list[_Pending]) -> None:
@@ -234,44 +319,22 @@ def score_conversations(
                 acc.turn_score.append(float(value))
                 acc.turn_human.append(np.nan if message.empathy is None else message.empathy)
 
-    for path in inputs:
+    for rng in ranges:
         stats = LoadStats()
         pending: list[_Pending] = []
         pending_turns = 0
-        for conv in iter_conversations(
-            path, on_error=config.on_error, stats=stats, max_line_bytes=config.max_line_bytes
-        ):
-            cluster: int | None = None
-            if conv.task is not None:
-                name = profile.resolve_task(conv.task)
-                if name is None:
-                    error = InputError(
-                        "the task is neither a cluster nor an alias of the profile "
-                        f"(clusters: {', '.join(clusters)})",
-                        source=conv.source,
-                        line=conv.line,
-                        field="task",
-                        category=Category.UNKNOWN_TASK.value,
-                        hint="Use a cluster name or alias, drop `task` to have it recognised, "
-                        "or pass --on-error skip.",
-                    )
-                    if config.on_error is OnError.FAIL:
-                        raise error
-                    skipped[error.category] += 1
-                    continue
-                cluster = clusters.index(name)
-            turns = turn_inputs(conv)
-            pending.append(_Pending(conversation=conv, cluster=cluster, turns=turns))
-            pending_turns += len(turns)
+        for item in _accepted(rng, profile, config, stats, skipped):
+            pending.append(item)
+            pending_turns += len(item.turns)
             if pending_turns >= config.chunk_turns:
                 flush(pending)
                 pending, pending_turns = [], 0
                 if progress is not None:
-                    progress(done_before + stats.bytes_read, total)
+                    progress(done_before + stats.bytes_read - rng.start, total)
         if pending:
             flush(pending)
         skipped.update(stats.skipped)
-        done_before += path.stat().st_size
+        done_before += rng.size
         if progress is not None:
             progress(done_before, total)
     return acc.table(clusters), dict(skipped), recognised
