@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -428,7 +428,18 @@ def check_inputs(inputs: Path | str | Sequence[Path | str]) -> list[Path]:
     return paths
 
 
-def write_score_outputs(result: ScoreResult, out_dir: Path | str) -> ScoreArtifact:
+class ReportOutputs(Protocol):
+    """What :func:`write_score_outputs` writes from: a report and its manifest (a local
+    :class:`ScoreResult`, or a sharded or federated run's result)."""
+
+    @property
+    def report(self) -> Any: ...
+
+    @property
+    def manifest(self) -> RunManifest: ...
+
+
+def write_score_outputs(result: ReportOutputs, out_dir: Path | str) -> ScoreArtifact:
     """Write report.json, report.md, report.html and manifest.json, all or none.
 
     Everything is rendered first, then written into a staging folder and moved into place.

@@ -59,6 +59,22 @@ from edge_eval.conversations import OnError
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A previous run's report.json: adds gap reduction %% and score factor.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["ray", "dask"]),
+    envvar="EDGE_EVAL_ENGINE",
+    help="Shard the scoring over Ray or Dask workers (pip install 'edge-eval[engines]'); "
+    "the report is the same as without.",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="With --engine: scorers to start."
+)
+@click.option(
+    "--address",
+    envvar="EDGE_EVAL_ENGINE_ADDRESS",
+    help="With --engine: an existing cluster (Ray: auto or ray://HOST:10001; Dask: "
+    "tcp://HOST:8786); default: a local cluster of --workers processes.",
+)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option(
     "--max-line-bytes",
@@ -78,6 +94,9 @@ def score_command(
     on_error: str,
     min_count: int,
     baseline: Path | None,
+    engine: str | None,
+    workers: int,
+    address: str | None,
     batch_size: int,
     max_line_bytes: int,
     as_json: bool,
@@ -102,8 +121,15 @@ def score_command(
         batch_size=batch_size,
         max_line_bytes=max_line_bytes,
     )
-    with _ProgressBar(enabled=not no_progress) as bar:
-        result = score(list(inputs), config, baseline=baseline, progress=bar.update)
+    result: Any
+    if engine is None:
+        with _ProgressBar(enabled=not no_progress) as bar:
+            result = score(list(inputs), config, baseline=baseline, progress=bar.update)
+    else:
+        from edge_eval.engines import Engine, EngineConfig, score_sharded
+
+        spread = EngineConfig(engine=Engine(engine), workers=workers, address=address)
+        result = score_sharded(list(inputs), config, spread, baseline=baseline)
     report = result.report.to_dict()
     if out_dir is not None:
         write_score_outputs(result, out_dir)
