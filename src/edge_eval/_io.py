@@ -6,7 +6,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,12 +41,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 @contextmanager
-def atomic_directory(out_dir: Path) -> Iterator[Path]:
+def atomic_directory(out_dir: Path, *, replace: Sequence[str] = ()) -> Iterator[Path]:
     """Yield a temporary directory; on success its files replace those in ``out_dir``.
 
     Nothing reaches ``out_dir`` before the block finished without error. A new ``out_dir`` appears
     in one rename; into an existing one the files move one by one with ``os.replace`` (each
-    file atomic), after everything was written. No temporary file is left behind.
+    file atomic), after everything was written. The move holds an exclusive lock on the parent
+    folder, so two writers into one ``out_dir`` at once leave one writer's complete set, never a
+    mix. Files named in ``replace`` that the new set lacks are removed (a stale signature must
+    not sit beside a new manifest). No temporary file is left behind.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -54,18 +57,38 @@ def atomic_directory(out_dir: Path) -> Iterator[Path]:
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_umask())
-        if not out_dir.exists():
-            os.rename(staging, out_dir)  # one atomic step
-            return
-        if not out_dir.is_dir():
-            raise NotADirectoryError(out_dir)
-        for item in sorted(staging.rglob("*")):
-            if item.is_file():
-                target = out_dir / item.relative_to(staging)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(item, target)
+        with _locked(out_dir.parent):
+            if not out_dir.exists():
+                os.rename(staging, out_dir)  # one atomic step
+                return
+            if out_dir.is_symlink() or not out_dir.is_dir():
+                raise NotADirectoryError(out_dir)
+            for item in sorted(staging.rglob("*")):
+                if item.is_file():
+                    target = out_dir / item.relative_to(staging)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(item, target)
+            for name in replace:
+                if not (staging / name).exists():
+                    (out_dir / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on a folder (flock on its descriptor; released on close)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:

@@ -31,6 +31,8 @@ from edge_eval.conversations import (
 )
 from edge_eval.errors import ConfigError, InputError
 from edge_eval.partial import PartialHeader, ScorePartial, partial_from_table
+from edge_eval.privacy.dp import DPConfig
+from edge_eval.privacy.ledger import DEFAULT_BUDGET, BudgetExceededError, digest_conversation
 from edge_eval.privacy.manifest import RunManifest
 from edge_eval.privacy.network import NetworkGuard, network_guard, set_offline_environment
 from edge_eval.privacy.settings import PrivacySettings
@@ -70,6 +72,15 @@ class ScoreConfig:
         chunk_turns: turns gathered before a scoring pass (length-sorted within it).
         max_line_bytes: longest accepted input line.
         guard_network: refuse any outbound connection while scoring.
+        epsilon: release the report with differential privacy at this ε (None: exact figures,
+            protected by suppression and the ledger's overlap control only).
+        delta: δ of the DP release (0: pure ε-DP with Laplace noise; > 0: Gaussian, zCDP).
+        budget: the most ε any conversation may spend over all DP runs (privacy ledger).
+        ledger: the privacy ledger file (None: ``$EDGE_EVAL_HOME/ledger.sqlite``).
+        use_ledger: record the run in the ledger and enforce its rules (see
+            :mod:`edge_eval.privacy.ledger`); required under DP.
+        require_isolation: refuse to run unless this process is in an isolated network
+            namespace (``score --isolate`` puts it there; see :mod:`edge_eval.privacy.isolation`).
     """
 
     model: str | None = None
@@ -81,6 +92,12 @@ class ScoreConfig:
     chunk_turns: int = 2048
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     guard_network: bool = True
+    epsilon: float | None = None
+    delta: float = 0.0
+    budget: float = DEFAULT_BUDGET
+    ledger: Path | None = None
+    use_ledger: bool = True
+    require_isolation: bool = False
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -90,6 +107,27 @@ class ScoreConfig:
         if self.batch_size < 1 or self.chunk_turns < 1:
             raise ConfigError("batch size and chunk size must be positive")
         object.__setattr__(self, "on_error", OnError(self.on_error))
+        if not (self.budget > 0 and self.budget < float("inf")):
+            raise ConfigError("--budget must be a positive number")
+        if self.epsilon is not None:
+            if not self.use_ledger:
+                raise ConfigError(
+                    "a DP run must be recorded in the privacy ledger",
+                    hint="Drop the option that turns the ledger off.",
+                )
+            if self.epsilon > self.budget:
+                raise BudgetExceededError(
+                    f"ε = {self.epsilon:g} alone is more than the budget {self.budget:g}"
+                )
+            self.dp_config()  # checks ε and δ
+        elif self.delta:
+            raise ConfigError("--delta needs --epsilon")
+
+    def dp_config(self) -> DPConfig | None:
+        """The DP release settings, or None for an exact run."""
+        if self.epsilon is None:
+            return None
+        return DPConfig(epsilon=self.epsilon, delta=self.delta)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,8 +301,13 @@ def score_conversations(
     config: ScoreConfig,
     *,
     progress: Progress | None = None,
+    digests: list[bytes] | None = None,
 ) -> tuple[ScoreTable, dict[str, int], int]:
-    """Stream every input through the model; returns the table, skip counts, recognised count."""
+    """Stream every input through the model; returns the table, skip counts, recognised count.
+
+    ``digests``, when given, receives each scored conversation's content digest, in table row
+    order (for the privacy ledger; kept in memory only).
+    """
     clusters = profile.names
     acc = _Accumulator()
     skipped: Counter[str] = Counter()
@@ -305,6 +348,8 @@ def score_conversations(
             if desired is None:
                 desired = profile.cluster(cluster).desired_empathy
             acc.conv_cluster.append(p.cluster)
+            if digests is not None:
+                digests.append(digest_conversation(conv))
             acc.conv_desired.append(desired)
             acc.conv_perceived.append(float(np.mean(turn_scores)))
             acc.conv_recognised.append(1 if p.conversation.task is None else 0)
@@ -370,20 +415,49 @@ def score(
     from edge_eval.reward import load_reward_model
 
     set_offline_environment()
+    if config.require_isolation:
+        from edge_eval.privacy.isolation import IsolationUnavailableError, network_isolated
+
+        if not network_isolated():
+            raise IsolationUnavailableError(
+                "isolation was required but this process can see a network interface"
+            )
     paths = check_inputs(inputs)
     profile = load_profile(config.profile)
     baseline_report = load_report(baseline) if baseline is not None else None
-    privacy = PrivacySettings(min_count=config.min_count)
+    privacy = PrivacySettings(min_count=config.min_count, differential_privacy=config.dp_config())
+    if privacy.differential_privacy is not None:
+        from edge_eval.privacy.dp import require_opendp
+
+        require_opendp()  # a missing extra fails before any scoring
+    digests: list[bytes] | None = [] if config.use_ledger else None
     guard_context = network_guard() if config.guard_network else nullcontext(NetworkGuard())
     with guard_context as guard:
         model = load_reward_model(config.model, device=config.device, batch_size=config.batch_size)
         table, skipped, recognised = score_conversations(
-            paths, model, profile, config, progress=progress
+            paths, model, profile, config, progress=progress, digests=digests
         )
         described = model.describe()
         partial = partial_from_table(table, partial_header(profile))
         report = finalize_report(
             partial, model_kind=model.kind, privacy=privacy, baseline=baseline_report
+        )
+    privacy_block = privacy.manifest_dict(report.privacy_record)
+    if digests is not None:
+        from edge_eval.privacy.ledger import record_score_run
+
+        privacy_block["ledger"] = record_score_run(
+            table,
+            digests,
+            report.to_dict(),
+            epsilon=config.epsilon,
+            delta=config.delta,
+            budget=config.budget,
+            min_count=config.min_count,
+            mechanism=None
+            if privacy.differential_privacy is None
+            else privacy.differential_privacy.mechanism,
+            path=config.ledger,
         )
     manifest = RunManifest(
         command="score",
@@ -393,8 +467,12 @@ def score(
         device_requested=config.device,
         providers=tuple(described.get("providers", ())),
         seed=None,
-        privacy=privacy.manifest_dict(),
-        network_guard={"active": config.guard_network, "blocked_attempts": guard.blocked},
+        privacy=privacy_block,
+        network_guard={
+            "active": config.guard_network,
+            "blocked_attempts": guard.blocked,
+            "namespace": config.require_isolation,  # verified above when True
+        },
         baseline_sha256=sha256_file(Path(baseline)) if baseline is not None else None,
     )
     return ScoreResult(
@@ -439,13 +517,24 @@ class ReportOutputs(Protocol):
     def manifest(self) -> RunManifest: ...
 
 
-def write_score_outputs(result: ReportOutputs, out_dir: Path | str) -> ScoreArtifact:
-    """Write report.json, report.md, report.html and manifest.json, all or none.
+def write_score_outputs(
+    result: ReportOutputs,
+    out_dir: Path | str,
+    *,
+    sign: bool = False,
+    key_dir: Path | str | None = None,
+) -> ScoreArtifact:
+    """Write report.json, report.md, report.html and manifest.json (and manifest.sig), all or none.
 
-    Everything is rendered first, then written into a staging folder and moved into place.
+    Everything is rendered (and signed, with ``sign``) first, then written into a staging
+    folder and moved into place under a lock, so two runs into one folder leave one run's
+    complete set, never a mix. ``out_dir`` must not be a symbolic link, nor hold links or
+    folders under the output names, and may not climb out of its parent with ``..``.
     """
     from edge_eval.report import render_html, render_json, render_markdown
 
+    out = Path(out_dir)
+    check_out_dir(out)
     d = result.report.to_dict()
     outputs = {
         "report.json": render_json(d).encode("utf-8"),
@@ -453,11 +542,36 @@ def write_score_outputs(result: ReportOutputs, out_dir: Path | str) -> ScoreArti
         "report.html": render_html(d).encode("utf-8"),
     }
     outputs["manifest.json"] = result.manifest.render(outputs).encode("utf-8")
-    out = Path(out_dir)
-    with atomic_directory(out) as staging:
+    if sign:
+        from edge_eval.privacy.signing import SIGNATURE_NAME, signature_document
+
+        outputs[SIGNATURE_NAME] = signature_document(outputs["manifest.json"], key_dir)
+    with atomic_directory(out, replace=OUTPUT_NAMES) as staging:
         for name, data in outputs.items():
             (staging / name).write_bytes(data)
     return ScoreArtifact(
         out_dir=out,
         files={name: hashlib.sha256(data).hexdigest() for name, data in outputs.items()},
     )
+
+
+#: Every file a run may write into its output folder (a run replaces all of them).
+OUTPUT_NAMES = ("report.json", "report.md", "report.html", "manifest.json", "manifest.sig")
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that could redirect writes elsewhere (see write_score_outputs)."""
+    hint = "Pass --out a plain folder (not a link), inside the folder you name."
+    if ".." in out.parts:
+        raise ConfigError("--out may not contain '..'", hint=hint)
+    if out.is_symlink():
+        raise ConfigError("--out is a symbolic link", hint=hint)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out exists and is not a folder", hint=hint)
+    for name in OUTPUT_NAMES:
+        target = out / name
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise ConfigError(
+                f"--out holds {name} as a link or a folder; edge-eval writes only plain files",
+                hint=hint,
+            )

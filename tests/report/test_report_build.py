@@ -57,6 +57,7 @@ def test_hand_computed_report(hand_report: dict[str, Any]) -> None:
         "tolerance": 0.125,
         "interval": "student_t",
         "confidence": 0.95,
+        "differential_privacy": None,  # says plainly: exact figures, not DP-protected
     }
     assert hand_report["baseline"] is None
 

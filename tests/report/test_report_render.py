@@ -19,6 +19,7 @@ distressing_social_personal    11   1.000     1.000  +0.000  0.000    0%    0% +
 learning_skills                22   0.000     0.500  -0.500  0.500    0%  100% +0.0000    n/a
 work_assignment_writing      withheld (fewer than 11 conversations)
 overall                        33   0.333     0.667  -0.333  0.333    0%   67% +0.1250   1.00
+privacy: NOT differentially private: exact figures, protected by small-cell suppression only
 """
 
 
@@ -50,6 +51,7 @@ def test_markdown_content(hand_report: dict[str, Any]) -> None:
     assert "| 3 | 1.000 (11) |  | 1.000 (11) |" in md  # learning has no third turn
     assert "| overall | +0.1250 | 1.000 |" in md
     assert "min count k = 11 · tolerance 0.125" in md
+    assert "NOT differentially private" in md
     assert "Against the baseline" not in md
 
 
@@ -128,7 +130,7 @@ def test_empty_and_all_withheld_reports_render() -> None:
     empty = make_report([])
     assert "empty (no conversations)" in render_markdown(empty)
     assert "No turn-index cell is published." in render_html(empty)
-    assert render_terminal(empty).splitlines()[-1].startswith("overall")
+    assert render_terminal(empty).splitlines()[-2].startswith("overall")
     small = make_report(hand_scores()[-4:])
     assert render_html(small).count('<rect class="bar') == 0
     assert "overall                      withheld" in render_terminal(small)

@@ -23,6 +23,8 @@ class _LazyGroup(click.Group):
         "calibrate": ("edge_eval.cli.validate", "calibrate_command", "Derive a task profile."),
         "distill": ("edge_eval.cli.distill", "distill_command", "Train a student reward model."),
         "bundle": ("edge_eval.cli.bundle", "bundle_group", "Build and inspect reward bundles."),
+        "keys": ("edge_eval.cli.privacy", "keys_group", "Make the key pair that signs results."),
+        "audit": ("edge_eval.cli.privacy", "audit_group", "Verify a results folder."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

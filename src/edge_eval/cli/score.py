@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from edge_eval.cli.privacy import dp_options
 from edge_eval.conversations import OnError
 
 
@@ -83,6 +84,19 @@ from edge_eval.conversations import OnError
     show_default=True,
     help="Refuse longer input lines.",
 )
+@dp_options
+@click.option("--sign", is_flag=True, help="Sign the manifest (manifest.sig); see `keys init`.")
+@click.option(
+    "--key-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EDGE_EVAL_KEY_DIR",
+    help="Key folder for --sign (default: $EDGE_EVAL_HOME/keys).",
+)
+@click.option(
+    "--isolate",
+    is_flag=True,
+    help="Score in a fresh network namespace (Linux); an error where the platform cannot.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON on stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def score_command(
@@ -99,6 +113,13 @@ def score_command(
     address: str | None,
     batch_size: int,
     max_line_bytes: int,
+    epsilon: float | None,
+    delta: float,
+    budget: float,
+    ledger: Path | None,
+    sign: bool,
+    key_dir: Path | None,
+    isolate: bool,
     as_json: bool,
     no_progress: bool,
 ) -> None:
@@ -112,6 +133,12 @@ def score_command(
 
     if out_dir is None and not as_json:
         raise click.UsageError("give --out DIR, --json, or both")
+    if sign and out_dir is None:
+        raise click.UsageError("--sign needs --out DIR")
+    if isolate and not _in_isolated_child():
+        from edge_eval.privacy.isolation import run_isolated
+
+        sys.exit(run_isolated(_argv_without_isolate()))
     config = ScoreConfig(
         model=model,
         profile=profile,
@@ -120,6 +147,11 @@ def score_command(
         min_count=min_count,
         batch_size=batch_size,
         max_line_bytes=max_line_bytes,
+        epsilon=epsilon,
+        delta=delta,
+        budget=budget,
+        ledger=ledger,
+        require_isolation=_in_isolated_child(),
     )
     result: Any
     if engine is None:
@@ -132,7 +164,7 @@ def score_command(
         result = score_sharded(list(inputs), config, spread, baseline=baseline)
     report = result.report.to_dict()
     if out_dir is not None:
-        write_score_outputs(result, out_dir)
+        write_score_outputs(result, out_dir, sign=sign, key_dir=key_dir)
     if result.skipped:
         total = sum(result.skipped.values())
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items()))
@@ -141,7 +173,41 @@ def score_command(
         click.echo(render_json(report), nl=False)
     else:
         click.echo(render_terminal(report))
-        click.echo(f"Wrote report.json, report.md, report.html and manifest.json to {out_dir}")
+        signed = " and manifest.sig" if sign else ""
+        click.echo(f"Wrote report.json, report.md, report.html, manifest.json{signed} to {out_dir}")
+
+
+def _in_isolated_child() -> bool:
+    import os
+
+    from edge_eval.privacy.isolation import ISOLATED_ENV
+
+    return os.environ.get(ISOLATED_ENV) == "1"
+
+
+def _argv_without_isolate() -> list[str]:
+    """This command line again, from the parsed values (for the isolated child)."""
+    ctx = click.get_current_context()
+    argv = ["--debug"] if (ctx.obj or {}).get("debug") else []
+    argv.append("score")
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == "isolate" or value is None:
+            continue
+        if isinstance(param, click.Argument):
+            argv.extend(str(v) for v in value)
+            continue
+        assert isinstance(param, click.Option)
+        opt = param.opts[0]
+        if param.is_flag:
+            if value:
+                argv.append(opt)
+        elif param.multiple:
+            for v in value:
+                argv.extend([opt, str(v)])
+        else:
+            argv.extend([opt, str(value)])
+    return argv
 
 
 class _ProgressBar:

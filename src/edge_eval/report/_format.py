@@ -82,9 +82,26 @@ def cell_at(group: dict[str, Any], index: int) -> dict[str, Any] | None:
 
 def parameters_line(d: dict[str, Any]) -> str:
     p = d["parameters"]
+    method = "normal (DP noise included)" if p["interval"] == "dp_normal" else "Student-t"
     return (
         f"reward model {p['model_kind']} · min count k = {p['min_count']} · "
-        f"tolerance {p['tolerance']:g} · {round(100 * p['confidence']):d}% Student-t intervals"
+        f"tolerance {p['tolerance']:g} · {round(100 * p['confidence']):d}% {method} intervals · "
+        + privacy_statement(d)
+    )
+
+
+def privacy_statement(d: dict[str, Any]) -> str:
+    """One plain sentence: is this report differentially private, and at what cost."""
+    dp = d["parameters"].get("differential_privacy")
+    if dp is None:
+        return (
+            "NOT differentially private: exact figures, protected by small-cell suppression "
+            "only"
+        )
+    delta = f", δ = {dp['delta']:g}" if dp["delta"] else ""
+    return (
+        f"differentially private (ε = {dp['epsilon']:g}{delta}, {dp['mechanism']} noise per "
+        "conversation; figures are noisy, retention withheld)"
     )
 
 

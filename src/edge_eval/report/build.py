@@ -9,6 +9,7 @@ when it is on) exactly once and derives every figure from the sums. :func:`build
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -20,6 +21,7 @@ from edge_eval.privacy.settings import PrivacySettings
 from edge_eval.privacy.suppression import DEFAULT_MIN_COUNT, CellStatus, cell_status
 from edge_eval.report.schema import (
     CLUSTER_NAME_PATTERN,
+    INTERVAL_METHODS,
     MODEL_KIND_PATTERN,
     REPORT_KIND,
     SCHEMA_VERSION,
@@ -59,8 +61,11 @@ class ReportParameters:
         model_kind: label of the reward model kind that scored the turns.
         min_count: suppression threshold k (counts below it are withheld).
         tolerance: |gap| at or below it counts as aligned (normalised scale).
-        interval: the interval method's label (``student_t``: computable from merged sums).
+        interval: the interval method's label (``student_t``: computable from merged sums;
+            ``dp_normal`` under differential privacy, see :mod:`edge_eval.report.dp`).
         confidence: interval level.
+        differential_privacy: ``None`` (exact figures, not DP-protected) or the release's
+            ``{epsilon, delta, mechanism}``.
     """
 
     model_kind: str
@@ -68,6 +73,7 @@ class ReportParameters:
     tolerance: float
     interval: str = INTERVAL_METHOD
     confidence: float = metrics.CONFIDENCE
+    differential_privacy: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if MODEL_KIND_PATTERN.fullmatch(self.model_kind) is None:
@@ -79,8 +85,8 @@ class ReportParameters:
             raise ConfigError("min_count must be at least 1", hint="Pass --min-count 11 or more.")
         if not 0.0 <= self.tolerance <= 1.0:
             raise ConfigError("the gap tolerance must lie in [0, 1]")
-        if self.interval != INTERVAL_METHOD:
-            raise ConfigError(f"the interval method must be {INTERVAL_METHOD!r}")
+        if self.interval not in INTERVAL_METHODS:
+            raise ConfigError(f"the interval method must be one of {', '.join(INTERVAL_METHODS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +95,15 @@ class ReportParameters:
             "tolerance": float(self.tolerance),
             "interval": self.interval,
             "confidence": float(self.confidence),
+            "differential_privacy": (
+                None
+                if self.differential_privacy is None
+                else {
+                    "epsilon": float(self.differential_privacy["epsilon"]),
+                    "delta": float(self.differential_privacy["delta"]),
+                    "mechanism": str(self.differential_privacy["mechanism"]),
+                }
+            ),
         }
 
 
@@ -219,12 +234,15 @@ class ScoreReport:
         clusters: one group per profile cluster, in profile order.
         overall: the overall group, pooled over the published clusters.
         baseline: comparison against a baseline report, if one was given.
+        privacy_record: under DP, what the release spent (for the manifest; never written
+            into the report, never the noise).
     """
 
     parameters: ReportParameters
     clusters: tuple[GroupReport, ...]
     overall: GroupReport
     baseline: BaselineComparison | None = None
+    privacy_record: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON dict (allowlisted fields only)."""
@@ -364,9 +382,7 @@ def _figures(name: str | None, sums: _Sums, fixed_point_bits: int) -> GroupRepor
     )
     first, n_first, last, n_last = sums.retention
     retention = (
-        None
-        if n_first == 0 or first == 0
-        else float(Fraction(last * n_first, n_last * first))
+        None if n_first == 0 or first == 0 else float(Fraction(last * n_first, n_last * first))
     )
     return GroupReport(
         name=name,
@@ -407,6 +423,8 @@ def finalize_report(
     header = partial.header
     _check_labels(header)
     min_count = privacy.min_count
+    if privacy.differential_privacy is not None:
+        return _finalize_dp(partial, model_kind=model_kind, privacy=privacy, baseline=baseline)
     params = ReportParameters(
         model_kind=model_kind, min_count=min_count, tolerance=header.tolerance
     )
@@ -434,6 +452,53 @@ def finalize_report(
         comparison = _compare_reports(report.to_dict(), baseline)
         report = ScoreReport(
             parameters=params, clusters=tuple(groups), overall=overall, baseline=comparison
+        )
+    validate_report_dict(report.to_dict())
+    return report
+
+
+def _finalize_dp(
+    partial: ScorePartial,
+    *,
+    model_kind: str,
+    privacy: PrivacySettings,
+    baseline: dict[str, Any] | None,
+) -> ScoreReport:
+    """The DP branch of the gate: one OpenDP release of the merged sums, then post-processing."""
+    from edge_eval.report.dp import cluster_sums_from_partial, dp_groups
+
+    config = privacy.differential_privacy
+    assert config is not None
+    out = dp_groups(
+        cluster_sums_from_partial(partial, max_turns=config.max_turns),
+        partial.header.clusters,
+        min_count=privacy.min_count,
+        config=config,
+    )
+    params = ReportParameters(
+        model_kind=model_kind,
+        min_count=privacy.min_count,
+        tolerance=partial.header.tolerance,
+        interval="dp_normal",
+        differential_privacy={
+            "epsilon": config.epsilon,
+            "delta": config.delta,
+            "mechanism": config.mechanism,
+        },
+    )
+    report = ScoreReport(
+        parameters=params,
+        clusters=out.clusters,
+        overall=out.overall,
+        privacy_record=out.accounting,
+    )
+    if baseline is not None:
+        report = ScoreReport(
+            parameters=params,
+            clusters=out.clusters,
+            overall=out.overall,
+            baseline=_compare_reports(report.to_dict(), baseline),
+            privacy_record=out.accounting,
         )
     validate_report_dict(report.to_dict())
     return report

@@ -46,6 +46,7 @@ def render_terminal(d: dict[str, Any]) -> str:
             f"{label:<{name_width}}"
             + "".join(f"{v:>{w}}" for v, w in zip(values, _WIDTHS, strict=True))
         )
+    lines.append(f"privacy: {f.privacy_statement(d)}")
     b = d["baseline"]
     if b is not None:
         lines.append("")
