@@ -1,0 +1,83 @@
+"""Federated evaluation on Flower under SecAgg+: the server decodes exactly the clients' sum."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_eval.errors import ConfigError
+from edge_eval.partial import merge_partials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_partial import HEADER, partial_of, random_scores  # noqa: E402
+
+flwr = pytest.importorskip("flwr")
+
+from edge_eval.engines.federated import (  # noqa: E402
+    FederatedConfig,
+    client_vector,
+    decode_limbs,
+    encode_limbs,
+    run_federated_simulation,
+    score_federated_simulation,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "conversations.jsonl"
+
+
+def test_limbs_round_trip_and_sum_exactly() -> None:
+    values = [0, 1, 65535, 65536, 2**60 + 12345, 2**127 + 3]
+    other = [5, 0, 1, 2**40, 7, 2**120]
+    summed = encode_limbs(values) + encode_limbs(other)
+    assert decode_limbs(summed, 2) == [a + b for a, b in zip(values, other, strict=True)]
+    with pytest.raises(ConfigError):
+        encode_limbs([2**128])
+
+
+def test_a_client_refuses_another_profile_or_longer_conversations() -> None:
+    partial = partial_of(random_scores(np.random.default_rng(1), 10, max_turns=6))
+    config = FederatedConfig(header=HEADER, max_turns=6, clients=2).fit_config()
+    assert (
+        len(client_vector(partial, config))
+        == FederatedConfig(header=HEADER, max_turns=6, clients=2).vector_size
+    )
+    with pytest.raises(ConfigError, match="profile"):
+        client_vector(partial, {**config, "tolerance": 0.3})
+    with pytest.raises(ConfigError, match="longer"):
+        client_vector(partial, {**config, "max_turns": 3})
+
+
+@pytest.mark.engines
+def test_secagg_simulation_of_20_clients_decodes_the_exact_merge() -> None:
+    rng = np.random.default_rng(0)
+    # some clients hold 1-2 conversations: fewer than k in every cluster
+    parts = [partial_of(random_scores(rng, int(rng.integers(1, 12)))) for _ in range(20)]
+    config = FederatedConfig(header=HEADER, max_turns=9, clients=20)
+    assert run_federated_simulation(parts, config) == merge_partials(parts, HEADER)
+
+
+@pytest.mark.engines
+def test_federated_report_equals_the_single_machine_report(tmp_path: Path) -> None:
+    # 20 clients, each with a slice of the shipped example's first 40 conversations. Batch size 1
+    # makes every turn's score independent of its batch mates (the int8 scorer's are not), so
+    # each device scores exactly as the single machine does.
+    from edge_eval.scoring import ScoreConfig, score
+
+    lines = EXAMPLE.read_text().splitlines(keepends=True)[:40]
+    union = tmp_path / "union.jsonl"
+    union.write_text("".join(lines))
+    files = []
+    for i in range(20):
+        f = tmp_path / f"client{i:02d}.jsonl"
+        f.write_text("".join(lines[2 * i : 2 * i + 2]))
+        files.append(f)
+    config = ScoreConfig(batch_size=1, min_count=5, use_ledger=False)
+    single = score(union, config).report.to_dict()
+    federated = score_federated_simulation(files, config, max_turns=16)
+    assert federated.clients == 20
+    assert federated.report.to_dict() == single
+    assert any(g["status"] == "published" for g in single["clusters"])
