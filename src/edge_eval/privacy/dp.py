@@ -41,6 +41,7 @@ further budget:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,8 +172,10 @@ def _sensitivities(max_turns: int, *, l2: bool) -> dict[str, float]:
     return {key: (cell if key in _CELL_KEYS else 1.0) for key in DEFAULT_SPLIT}
 
 
-def _total_rho(dp: Any, epsilon: float, delta: float) -> float:
+@functools.lru_cache(maxsize=64)
+def _total_rho(epsilon: float, delta: float) -> float:
     """The largest ρ (zCDP) whose conversion to approximate DP stays within (ε, δ)."""
+    dp = require_opendp()
     space = (dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float))
 
     def make(scale: float) -> Any:
@@ -194,7 +197,7 @@ def release_dp(sums: Sequence[ClusterSums], config: DPConfig) -> DPRelease:
     gaussian = config.delta > 0
     sens = _sensitivities(config.max_turns, l2=gaussian)
     n_clusters = len(sums)
-    rho_total = _total_rho(dp, config.epsilon, config.delta) if gaussian else None
+    rho_total = _total_rho(config.epsilon, config.delta) if gaussian else None
     vectors: dict[str, np.ndarray] = {
         key: np.array([float(getattr(s, key)) for s in sums], dtype=np.float64)
         for key in DEFAULT_SPLIT
@@ -212,25 +215,8 @@ def release_dp(sums: Sequence[ClusterSums], config: DPConfig) -> DPRelease:
     spent_pure = 0.0
     spent_rho = 0.0
     for key, share in config.split.items():
-        domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
-        if gaussian:
-            assert rho_total is not None
-            metric = dp.l2_distance(T=float)
-            target = share * rho_total
-
-            def make(scale: float, domain: Any = domain, metric: Any = metric) -> Any:
-                return dp.m.make_gaussian(domain, metric, scale)
-
-        else:
-            metric = dp.l1_distance(T=float)
-            target = share * config.epsilon
-
-            def make(scale: float, domain: Any = domain, metric: Any = metric) -> Any:
-                return dp.m.make_laplace(domain, metric, scale)
-
-        scale = float(dp.binary_search_param(make, d_in=sens[key], d_out=target))
-        measurement = make(scale)
-        loss = float(measurement.map(sens[key]))
+        target = share * (rho_total if rho_total is not None else config.epsilon)
+        scale, measurement, loss = _calibrated(gaussian, sens[key], target)
         exact = vectors[key]
         noisy[key] = (
             np.asarray(measurement(exact.tolist()), dtype=np.float64) if exact.size else exact
@@ -268,6 +254,30 @@ def release_dp(sums: Sequence[ClusterSums], config: DPConfig) -> DPRelease:
         "retention": "withheld (needs per-conversation thirds)",
     }
     return DPRelease(clusters=tuple(clusters), accounting=accounting)
+
+
+@functools.lru_cache(maxsize=256)
+def _calibrated(gaussian: bool, sensitivity: float, target: float) -> tuple[float, Any, float]:
+    """The smallest noise scale whose OpenDP privacy map at ``sensitivity`` stays within
+    ``target`` (ρ for Gaussian, ε for Laplace): (scale, measurement, its loss). Cached: the
+    search is deterministic, and the measurement draws fresh noise on every call."""
+    dp = require_opendp()
+    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
+    if gaussian:
+        metric = dp.l2_distance(T=float)
+
+        def make(scale: float) -> Any:
+            return dp.m.make_gaussian(domain, metric, scale)
+
+    else:
+        metric = dp.l1_distance(T=float)
+
+        def make(scale: float) -> Any:
+            return dp.m.make_laplace(domain, metric, scale)
+
+    scale = float(dp.binary_search_param(make, d_in=sensitivity, d_out=target))
+    measurement = make(scale)
+    return scale, measurement, float(measurement.map(sensitivity))
 
 
 def _epsilon_of_rho(dp: Any, rho: float, delta: float) -> float:
