@@ -42,6 +42,9 @@ def _decode_speed(path: Path, tokens: int, threads: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="folder for the GGUF copies")
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode")

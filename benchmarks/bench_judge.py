@@ -114,6 +114,9 @@ def smollm2_path() -> Path:
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=Path)
     parser.add_argument("--limit", type=int, default=24)

@@ -96,6 +96,9 @@ def _torch_reference(gguf: Path, ids: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--gguf", type=Path, default=None)

@@ -173,6 +173,9 @@ def build_variants(tmp: Path, calibration: Feeds) -> tuple[Any, dict[str, Path]]
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=640)
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs each")

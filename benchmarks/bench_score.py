@@ -135,6 +135,9 @@ print(json.dumps({"turns": len(result.table.turn_score), "seconds": time.perf_co
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1k/10k instead of 10k/100k memory")
     parser.add_argument("--turns", type=int, default=3000)

@@ -39,6 +39,9 @@ def smollm2_gguf() -> Path:
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=100, help="assistant turns to score")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
