@@ -116,12 +116,12 @@ def test_dp_differencing_estimate_is_swamped_by_noise() -> None:
 
     truth = 0.9
     estimates = []
-    for _ in range(300):
+    for _ in range(1000):
         a = release_dp(sums(30, 15.0 + truth), DPConfig(epsilon=1.0)).clusters[0]
         b = release_dp(sums(29, 15.0), DPConfig(epsilon=1.0)).clusters[0]
         estimates.append(float(a.values["sum_p"]) - float(b.values["sum_p"]))
     spread = float(np.std(estimates))
-    assert 6.0 < spread < 10.5  # two Laplace(5) draws: sd = 5 * sqrt(2) * sqrt(2) = 10
+    assert 7.0 < spread < 14.0  # two Laplace(5) draws: sd = 5 * sqrt(2) * sqrt(2) = 10
     # the estimate says nothing useful about a value in [0, 1]
     assert np.mean(np.abs(np.array(estimates) - truth) < 0.5) < 0.15
 
@@ -187,12 +187,26 @@ def test_manifest_records_ledger_entry_and_never_the_noise(
     assert set(privacy["ledger"]) == {"run_id", "fingerprint", "budget", "epsilon_spent_max"}
     dp = privacy["differential_privacy"]
     assert dp["mechanism"] == "laplace" and dp["epsilon_spent"] == pytest.approx(1.0)
-    text = json.dumps(privacy)
-    assert "noise" not in text.replace("noise variance", "").replace("noise per", "")
-    # no figure of the noisy release (nor of the exact sums) appears in the manifest
-    report = result.report.to_dict()
-    published = next(c for c in report["clusters"] if c["status"] == "published")
-    assert str(published["perceived"]["mean"]) not in text
+    # mechanism and parameters only: no noisy value, no noise draw, no exact sum
+    assert set(dp) == {
+        "library",
+        "mechanism",
+        "privacy_unit",
+        "epsilon",
+        "delta",
+        "epsilon_spent",
+        "loss_measure",
+        "rho_total",
+        "max_turns",
+        "clamp",
+        "composition",
+        "released",
+        "intervals",
+        "shares",
+        "retention",
+    }
+    for vector in dp["released"].values():
+        assert set(vector) == {"share", "sensitivity", "scale", "loss"}
     with pytest.raises(PrivacyViolation):
         PrivacyLedger.open(tmp_path / "l.sqlite").record(
             ["a"] * 0 + ["m"], Charge(epsilon=3.5, delta=0, budget=3.0, min_count=11, parameters={})
