@@ -85,14 +85,20 @@ def network_isolated() -> bool:
         return False
     if names != ["lo"]:
         return False
-    try:
-        with open("/sys/class/net/lo/operstate") as handle:
-            state = handle.read().strip()
-        with open("/sys/class/net/lo/flags") as handle:
-            flags = int(handle.read().strip(), 16)
-    except (OSError, ValueError):
-        return False
-    return state in ("down", "unknown") and not flags & 0x1  # IFF_UP clear
+    return not _loopback_up()
+
+
+def _loopback_up() -> bool:
+    """Whether the loopback interface of this process's network namespace is up (an ioctl:
+    /sys may still show the parent namespace's interfaces)."""
+    import fcntl
+    import struct
+
+    siocgifflags = 0x8913
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        raw = fcntl.ioctl(probe.fileno(), siocgifflags, struct.pack("16sH", b"lo", 0))
+    flags = struct.unpack("16sH", raw[:18])[1]
+    return bool(flags & 0x1)  # IFF_UP
 
 
 def _preexec() -> None:  # pragma: no cover - runs in the forked child
