@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -81,3 +82,35 @@ def test_federated_report_equals_the_single_machine_report(tmp_path: Path) -> No
     assert federated.clients == 20
     assert federated.report.to_dict() == single
     assert any(g["status"] == "published" for g in single["clusters"])
+
+
+@pytest.mark.engines
+def test_cli_federated_simulate_writes_the_union_report(run_cli: object, tmp_path: Path) -> None:
+    from edge_eval.scoring import ScoreConfig, score
+
+    lines = EXAMPLE.read_text().splitlines(keepends=True)[40:52]
+    union = tmp_path / "union.jsonl"
+    union.write_text("".join(lines))
+    (tmp_path / "a.jsonl").write_text("".join(lines[:5]))
+    (tmp_path / "b.jsonl").write_text("".join(lines[5:]))
+    want = score(union, ScoreConfig(batch_size=1, min_count=3, use_ledger=False))
+    code, out, err = run_cli(  # type: ignore[operator]
+        "federated",
+        "simulate",
+        str(tmp_path / "a.jsonl"),
+        str(tmp_path / "b.jsonl"),
+        "--batch-size",
+        "1",
+        "--min-count",
+        "3",
+        "--max-turns",
+        "8",
+        "--json",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    assert json.loads(out) == want.report.to_dict()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["command"] == "federated"
+    assert manifest["privacy"]["secure_aggregation"] == "secagg+"

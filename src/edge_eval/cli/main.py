@@ -25,6 +25,11 @@ class _LazyGroup(click.Group):
         "bundle": ("edge_eval.cli.bundle", "bundle_group", "Build and inspect reward bundles."),
         "keys": ("edge_eval.cli.privacy", "keys_group", "Make the key pair that signs results."),
         "audit": ("edge_eval.cli.privacy", "audit_group", "Verify a results folder."),
+        "federated": (
+            "edge_eval.cli.federated",
+            "federated_group",
+            "Evaluate across devices (Flower, SecAgg+).",
+        ),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -84,16 +84,18 @@ class FederatedConfig:
         max_turns: the longest assistant-turn index a client may report (fixes the vector size;
             a client with longer conversations refuses to take part).
         clients: clients that must take part in the round.
-        num_shares: SecAgg+ shares per client's secrets (None: all clients).
-        reconstruction_threshold: shares needed to unmask (None: about 2/3 of the shares).
+        num_shares: SecAgg+ shares of each client's secrets: an integer > 2, or a fraction of
+            the clients (1.0: every client holds a share).
+        reconstruction_threshold: shares needed to unmask a client (an integer, or a fraction
+            of ``num_shares``); the protocol survives dropped clients down to it.
         timeout: seconds the server waits for each SecAgg+ stage (None: no limit).
     """
 
     header: PartialHeader
     max_turns: int = 64
     clients: int = 2
-    num_shares: int | None = None
-    reconstruction_threshold: int | None = None
+    num_shares: int | float = 1.0
+    reconstruction_threshold: int | float = 0.67
     timeout: float | None = None
 
     def __post_init__(self) -> None:
@@ -119,10 +121,6 @@ class FederatedConfig:
             "max_turns": int(self.max_turns),
         }
 
-    def shares(self) -> tuple[int, int]:
-        shares = self.num_shares or self.clients
-        threshold = self.reconstruction_threshold or max(2, -(-2 * shares // 3))
-        return shares, threshold
 
 
 def _missing(exc: ImportError) -> MissingDependencyError:
@@ -220,7 +218,6 @@ def run_server_workflow(grid: Any, config: FederatedConfig, run_id: int = 0) -> 
     except ImportError as exc:
         raise _missing(exc) from exc
     strategy = _SumStrategy.build(config)
-    shares, threshold = config.shares()
     context = LegacyContext(
         context=Context(
             run_id=run_id, node_id=0, node_config={}, state=RecordDict(), run_config={}
@@ -230,8 +227,8 @@ def run_server_workflow(grid: Any, config: FederatedConfig, run_id: int = 0) -> 
     )
     workflow = DefaultWorkflow(
         fit_workflow=SecAggPlusWorkflow(
-            num_shares=shares,
-            reconstruction_threshold=threshold,
+            num_shares=config.num_shares,
+            reconstruction_threshold=config.reconstruction_threshold,
             max_weight=1.0,
             clipping_range=float(CLIPPING_RANGE),
             quantization_range=QUANTIZATION_RANGE,
