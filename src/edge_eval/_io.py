@@ -63,13 +63,14 @@ def atomic_directory(out_dir: Path, *, replace: Sequence[str] = ()) -> Iterator[
                 return
             if out_dir.is_symlink() or not out_dir.is_dir():
                 raise NotADirectoryError(out_dir)
-            for item in sorted(staging.rglob("*")):
-                if item.is_file():
-                    target = out_dir / item.relative_to(staging)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(item, target)
+            staged = [item for item in sorted(staging.rglob("*")) if item.is_file()]
+            written = {item.relative_to(staging).as_posix() for item in staged}
+            for item in staged:
+                target = out_dir / item.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(item, target)
             for name in replace:
-                if not (staging / name).exists():
+                if name not in written:
                     (out_dir / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
