@@ -114,3 +114,31 @@ def test_cli_federated_simulate_writes_the_union_report(run_cli: object, tmp_pat
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["command"] == "federated"
     assert manifest["privacy"]["secure_aggregation"] == "secagg+"
+
+
+@pytest.mark.engines
+def test_the_deployable_flower_apps_run_a_round(tmp_path: Path) -> None:
+    # the ServerApp/ClientApp objects a Flower deployment loads, each node scoring its own file
+    from edge_eval.engines.federated import InProcessGrid
+    from edge_eval.engines.flower_app import client_app, serve_federated_round
+    from edge_eval.scoring import ScoreConfig, score
+
+    lines = EXAMPLE.read_text().splitlines(keepends=True)[60:69]
+    union = tmp_path / "union.jsonl"
+    union.write_text("".join(lines))
+    nodes = {}
+    for i, chunk in enumerate((lines[:3], lines[3:6], lines[6:])):
+        f = tmp_path / f"node{i}.jsonl"
+        f.write_text("".join(chunk))
+        nodes[2001 + i] = {"input": str(f), "batch-size": 1}
+    run_config = {"clients": 3, "min-count": 3, "max-turns": 8, "out": str(tmp_path / "out")}
+    grid = InProcessGrid.build(
+        dict.fromkeys(nodes, client_app), run_id=7, node_configs=nodes, run_config=run_config
+    )
+    result = serve_federated_round(grid, run_config, run_id=7)
+    want = score(union, ScoreConfig(batch_size=1, min_count=3, use_ledger=False))
+    assert result.report.to_dict() == want.report.to_dict()
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert written == want.report.to_dict()
+    manifest = (tmp_path / "out" / "manifest.json").read_text()
+    assert "node0" not in manifest and str(tmp_path) not in manifest

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from edge_eval.partial import PartialHeader, ScorePartial
 __all__ = [
     "FederatedConfig",
     "FederatedResult",
+    "InProcessGrid",
     "decode_limbs",
     "encode_limbs",
     "run_federated_simulation",
@@ -89,6 +90,7 @@ class FederatedConfig:
         reconstruction_threshold: shares needed to unmask a client (an integer, or a fraction
             of ``num_shares``); the protocol survives dropped clients down to it.
         timeout: seconds the server waits for each SecAgg+ stage (None: no limit).
+        model_sha256: the reward bundle every client must score with ("" : not checked).
     """
 
     header: PartialHeader
@@ -97,6 +99,7 @@ class FederatedConfig:
     num_shares: int | float = 1.0
     reconstruction_threshold: int | float = 0.67
     timeout: float | None = None
+    model_sha256: str = ""
 
     def __post_init__(self) -> None:
         if not 2 <= self.clients <= MAX_CLIENTS:
@@ -119,16 +122,24 @@ class FederatedConfig:
             "tolerance": float(self.header.tolerance),
             "fixed_point_bits": int(self.header.fixed_point_bits),
             "max_turns": int(self.max_turns),
+            "model_sha256": self.model_sha256,
         }
-
 
 
 def _missing(exc: ImportError) -> MissingDependencyError:
     return MissingDependencyError("flwr", "federated")
 
 
-def client_vector(partial: ScorePartial, config: dict[str, Any]) -> np.ndarray:
+def client_vector(
+    partial: ScorePartial, config: dict[str, Any], *, model_sha256: str = ""
+) -> np.ndarray:
     """A client's contribution: its partial, checked against the round's config, as limbs."""
+    wanted = str(config.get("model_sha256", ""))
+    if wanted and model_sha256 and wanted != model_sha256:
+        raise ConfigError(
+            "this client's reward model differs from the one the federation agreed on",
+            hint="Install the same reward bundle on every device (--model).",
+        )
     header = PartialHeader(
         clusters=tuple(str(config["clusters"]).split(",")),
         tolerance=float(config["tolerance"]),
@@ -148,8 +159,14 @@ def client_vector(partial: ScorePartial, config: dict[str, Any]) -> np.ndarray:
     return encode_limbs(partial.padded(max_turns).to_vector())
 
 
-def make_client_app(partial: ScorePartial) -> Any:
-    """A Flower ClientApp (with ``secaggplus_mod``) that contributes ``partial`` to one round."""
+def make_client_app(
+    partial: ScorePartial | Callable[[Any], tuple[ScorePartial, str]], *, model_sha256: str = ""
+) -> Any:
+    """A Flower ClientApp (with ``secaggplus_mod``) that contributes a partial to one round.
+
+    ``partial`` is the partial itself, or a function of the node's Flower context returning the
+    partial and the bundle hash it was scored with (a deployed node scores its own file).
+    """
     try:
         from flwr.client import ClientApp, NumPyClient
         from flwr.client.mod import secaggplus_mod
@@ -157,6 +174,9 @@ def make_client_app(partial: ScorePartial) -> Any:
         raise _missing(exc) from exc
 
     class _Client(NumPyClient):  # type: ignore[misc]
+        def __init__(self, mine: ScorePartial, sha: str) -> None:
+            self.mine, self.sha = mine, sha
+
         def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
             return [np.zeros(0)]
 
@@ -164,10 +184,12 @@ def make_client_app(partial: ScorePartial) -> Any:
             self, parameters: list[np.ndarray], config: dict[str, Any]
         ) -> tuple[list[np.ndarray], int, dict[str, Any]]:
             # num_examples 1 = max_weight 1: SecAgg+ scales by exactly 1; no metrics leave
-            return [client_vector(partial, config)], 1, {}
+            return [client_vector(self.mine, config, model_sha256=self.sha)], 1, {}
 
     def client_fn(context: Any) -> Any:
-        return _Client().to_client()
+        if isinstance(partial, ScorePartial):
+            return _Client(partial, model_sha256).to_client()
+        return _Client(*partial(context)).to_client()
 
     return ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
 
@@ -254,11 +276,16 @@ def run_server_workflow(grid: Any, config: FederatedConfig, run_id: int = 0) -> 
     return ScorePartial.from_vector(config.header, config.max_turns, values)
 
 
-class _InProcessGrid:
+class InProcessGrid:
     """A Flower Grid that delivers each message to a ClientApp in this process (simulation)."""
 
     @staticmethod
-    def build(apps: dict[int, Any], run_id: int) -> Any:
+    def build(
+        apps: dict[int, Any],
+        run_id: int,
+        node_configs: dict[int, dict[str, Any]] | None = None,
+        run_config: dict[str, Any] | None = None,
+    ) -> Any:
         from flwr.app import Context, Message, RecordDict
         from flwr.serverapp import Grid
         from flwr.supercore.run import Run
@@ -270,9 +297,9 @@ class _InProcessGrid:
                     nid: Context(
                         run_id=run_id,
                         node_id=nid,
-                        node_config={},
+                        node_config=dict((node_configs or {}).get(nid, {})),
                         state=RecordDict(),
-                        run_config={},
+                        run_config=dict(run_config or {}),
                     )
                     for nid in apps
                 }
@@ -331,7 +358,7 @@ def run_federated_simulation(
     if len(partials) != config.clients:
         raise ConfigError("give one partial per simulated client")
     apps = {nid: make_client_app(p) for nid, p in enumerate(partials, start=1001)}
-    grid = _InProcessGrid.build(apps, run_id=1)
+    grid = InProcessGrid.build(apps, run_id=1)
     return run_server_workflow(grid, config, run_id=1)
 
 
