@@ -30,6 +30,7 @@ from edge_eval.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.conversations import LoadStats
+    from edge_eval.privacy.dp import DPConfig
     from edge_eval.reward.base import RewardModel
 
 __all__ = [
@@ -266,12 +267,15 @@ class ValidationReport:
         conversation: per conversation, mean model score vs the human rating.
         turns_unscored: labelled turns the model could not score (NaN), left out of ``turn``.
         min_count: the privacy threshold applied to both levels.
+        privacy_record: under differential privacy (``validate --epsilon``), what the release
+            spent (see :mod:`edge_eval.privacy.dp_validation`); never in :meth:`to_dict`.
     """
 
     turn: LevelAgreement | None
     conversation: LevelAgreement | None
     turns_unscored: int = 0
     min_count: int = DEFAULT_MIN_COUNT
+    privacy_record: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly ``{"turn": {...} | null, "conversation": {...} | null}``."""
@@ -369,12 +373,16 @@ def validate_conversations(
     batch_size: int = 32,
     stats: LoadStats | None = None,
     progress: Callable[[int], None] | None = None,
+    dp: DPConfig | None = None,
+    digests: list[bytes] | None = None,
 ) -> ValidationReport:
     """Score every assistant turn of ``src`` with ``model`` and compare with the human labels.
 
     Memory holds four numbers per turn and one per conversation, never the text of more than
     ``batch_size`` turns. ``stats`` receives the loader's counts (lines skipped by category);
-    ``progress`` is called with the number of turns scored so far.
+    ``progress`` is called with the number of turns scored so far. With ``dp`` the figures are
+    released under differential privacy (:mod:`edge_eval.privacy.dp_validation`); ``digests``
+    receives each conversation's content digest for the privacy ledger (memory only).
     """
     from edge_eval.conversations import iter_conversations, turn_inputs
 
@@ -400,6 +408,10 @@ def validate_conversations(
 
     conversations = iter_conversations(Path(src), on_error=on_error, stats=stats)
     for row, conv in enumerate(conversations):
+        if digests is not None:
+            from edge_eval.privacy.ledger import digest_conversation
+
+            digests.append(digest_conversation(conv))
         conv_human.append(
             float("nan") if conv.perceived_empathy is None else float(conv.perceived_empathy)
         )
@@ -411,6 +423,21 @@ def validate_conversations(
         if len(pending) >= batch_size:
             flush()
     flush()
+    if dp is not None:
+        import dataclasses
+
+        from edge_eval.privacy.dp_validation import dp_validate_scores
+
+        released, record = dp_validate_scores(
+            turn_human=turn_human,
+            turn_model=turn_model,
+            turn_conv=turn_conv,
+            conv_human=conv_human,
+            config=dp,
+            min_count=min_count,
+        )
+        unscored = sum(1 for h, m in zip(turn_human, turn_model, strict=True) if h == h and m != m)
+        return dataclasses.replace(released, turns_unscored=unscored, privacy_record=record)
     return validate_scores(
         turn_human=turn_human,
         turn_model=turn_model,

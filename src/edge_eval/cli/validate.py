@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from edge_eval.cli.privacy import dp_options
 from edge_eval.conversations import OnError
 from edge_eval.validation import ValidationReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edge_eval.privacy.dp import DPConfig
 
 _ON_ERROR = click.option(
     "--on-error",
@@ -47,6 +52,7 @@ _MIN_COUNT = click.option(
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--n-boot", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
+@dp_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def validate_command(
     conversations: Path,
@@ -57,6 +63,10 @@ def validate_command(
     seed: int,
     n_boot: int,
     batch_size: int,
+    epsilon: float | None,
+    delta: float,
+    budget: float,
+    ledger: Path | None,
     as_json: bool,
 ) -> None:
     """Compare a reward model with the human labels in CONVERSATIONS (JSONL).
@@ -70,8 +80,10 @@ def validate_command(
     from edge_eval.reward import load_reward_model
     from edge_eval.validation import validate_conversations
 
+    dp = _dp_config(epsilon, delta, budget)
     scorer = load_reward_model(model, device=device, batch_size=batch_size)
     stats = LoadStats()
+    digests: list[bytes] | None = [] if dp is not None else None
     report = validate_conversations(
         conversations,
         scorer,
@@ -81,7 +93,22 @@ def validate_command(
         seed=seed,
         batch_size=batch_size,
         stats=stats,
+        dp=dp,
+        digests=digests,
     )
+    if dp is not None:
+        from edge_eval.privacy.ledger import charge_dp_run
+
+        assert digests is not None
+        charge_dp_run(
+            digests,
+            epsilon=dp.epsilon,
+            delta=dp.delta,
+            budget=budget,
+            min_count=min_count,
+            mechanism=dp.mechanism,
+            path=ledger,
+        )
     if stats.n_skipped:
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items()))
         click.echo(f"Skipped {stats.n_skipped} line(s) ({detail}).", err=True)
@@ -98,9 +125,41 @@ def validate_command(
             err=True,
         )
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        out = report.to_dict()
+        if dp is not None:  # the key appears only under DP: exact output is unchanged
+            out["differential_privacy"] = {
+                "epsilon": dp.epsilon,
+                "delta": dp.delta,
+                "mechanism": dp.mechanism,
+                "withheld": ["spearman", "macro_f1"],
+            }
+        click.echo(json.dumps(out, indent=2))
         return
     click.echo(render_validation(report, seed=seed))
+    if dp is None:
+        click.echo("privacy: NOT differentially private (exact figures; levels under k withheld)")
+    else:
+        click.echo(
+            f"privacy: differentially private (ε = {dp.epsilon:g}"
+            + (f", δ = {dp.delta:g}" if dp.delta else "")
+            + f", {dp.mechanism} noise per conversation); Spearman and macro-F1 withheld"
+        )
+
+
+def _dp_config(epsilon: float | None, delta: float, budget: float) -> DPConfig | None:
+    from edge_eval.errors import ConfigError
+    from edge_eval.privacy.dp import DPConfig, require_opendp
+    from edge_eval.privacy.ledger import BudgetExceededError
+
+    if epsilon is None:
+        if delta:
+            raise ConfigError("--delta needs --epsilon")
+        return None
+    if epsilon > budget:
+        raise BudgetExceededError(f"ε = {epsilon:g} alone is more than the budget {budget:g}")
+    config = DPConfig(epsilon=epsilon, delta=delta)
+    require_opendp()  # a missing extra fails before any scoring
+    return config
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

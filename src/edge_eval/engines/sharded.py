@@ -243,6 +243,12 @@ def score_sharded(
     from edge_eval.report import finalize_report, load_report
 
     set_offline_environment()
+    if config.epsilon is not None:  # H-priv: DP needs the ledger charge, which shards lack
+        raise ConfigError(
+            "--epsilon is not available with --engine yet: a DP release must be charged to the "
+            "privacy ledger, and sharded runs do not collect the conversations' digests",
+            hint="Run the DP release without --engine.",
+        )
     paths = check_inputs(inputs)
     profile = load_profile(config.profile)
     baseline_report = load_report(baseline) if baseline is not None else None

@@ -59,6 +59,7 @@ __all__ = [
     "DPRelease",
     "NoisyCluster",
     "release_dp",
+    "release_values",
     "require_opendp",
 ]
 
@@ -193,7 +194,7 @@ def release_dp(sums: Sequence[ClusterSums], config: DPConfig) -> DPRelease:
     This is the single place where noise is added; call it once per report, on exact sums
     (e.g. merged partial results), then derive every published figure from its output.
     """
-    dp = require_opendp()
+    require_opendp()
     gaussian = config.delta > 0
     sens = _sensitivities(config.max_turns, l2=gaussian)
     n_clusters = len(sums)
@@ -227,7 +228,7 @@ def release_dp(sums: Sequence[ClusterSums], config: DPConfig) -> DPRelease:
             spent_rho += loss
         else:
             spent_pure += loss
-    epsilon_spent = _epsilon_of_rho(dp, spent_rho, config.delta) if gaussian else spent_pure
+    epsilon_spent = _epsilon_of_rho(spent_rho, config.delta) if gaussian else spent_pure
     clusters = []
     for c in range(n_clusters):
         values: dict[str, np.ndarray | float] = {
@@ -280,11 +281,50 @@ def _calibrated(gaussian: bool, sensitivity: float, target: float) -> tuple[floa
     return scale, measurement, float(measurement.map(sensitivity))
 
 
-def _epsilon_of_rho(dp: Any, rho: float, delta: float) -> float:
+def _epsilon_of_rho(rho: float, delta: float) -> float:
     """ε at ``delta`` of a total ρ, by OpenDP's conversion (through a unit-sensitivity Gaussian)."""
+    dp = require_opendp()
     scale = 1.0 / math.sqrt(2.0 * rho)
     space = (dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float))
     converted = dp.c.make_fix_delta(
         dp.c.make_zCDP_to_approxDP(dp.m.make_gaussian(*space, scale)), delta
     )
     return float(converted.map(1.0)[0])
+
+
+def release_values(
+    values: Mapping[str, tuple[float, float, float]], config: DPConfig
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Release named scalar sums through OpenDP, each with its own share of the budget.
+
+    ``values`` maps a name to ``(exact sum, sensitivity, share)``: the sensitivity is the most
+    one conversation can change that sum (L1 for Laplace, L2 for Gaussian, which coincide for a
+    scalar); the shares add up to 1. Returns the noisy values, the noise variance of each, and
+    the accounting for the manifest (never the noise). Used by ``validate --epsilon``.
+    """
+    require_opendp()
+    if abs(sum(share for _, _, share in values.values()) - 1.0) > 1e-9:
+        raise ConfigError("the DP shares must add up to 1")
+    gaussian = config.delta > 0
+    rho_total = _total_rho(config.epsilon, config.delta) if gaussian else None
+    noisy: dict[str, float] = {}
+    variance: dict[str, float] = {}
+    released: dict[str, dict[str, float]] = {}
+    spent = 0.0
+    for name, (exact, sensitivity, share) in values.items():
+        target = share * (rho_total if rho_total is not None else config.epsilon)
+        scale, measurement, loss = _calibrated(gaussian, float(sensitivity), target)
+        noisy[name] = float(measurement([float(exact)])[0])
+        variance[name] = scale**2 if gaussian else 2.0 * scale**2
+        released[name] = {"share": share, "sensitivity": sensitivity, "scale": scale, "loss": loss}
+        spent += loss
+    accounting = {
+        "library": "opendp",
+        "mechanism": config.mechanism,
+        "privacy_unit": "one conversation (added or removed)",
+        "epsilon": float(config.epsilon),
+        "delta": float(config.delta),
+        "epsilon_spent": _epsilon_of_rho(spent, config.delta) if gaussian else spent,
+        "released": released,
+    }
+    return noisy, variance, accounting

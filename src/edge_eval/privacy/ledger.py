@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_BUDGET",
     "BudgetExceededError",
     "Charge",
+    "charge_dp_run",
     "LedgerRun",
     "PrivacyLedger",
     "conversation_digest",
@@ -428,6 +429,35 @@ def record_score_run(
                     reached = rows[length[rows] >= i]
                     cells[f"turn:{group['cluster']}:{i}"] = [members[r] for r in reached]
         run = ledger.record(members, charge, published_cells=cells)
+    return {
+        "run_id": run.run_id,
+        "fingerprint": run.fingerprint,
+        "budget": run.budget,
+        "epsilon_spent_max": run.max_spent_epsilon,
+    }
+
+
+def charge_dp_run(
+    digests: Sequence[bytes],
+    *,
+    epsilon: float,
+    delta: float,
+    budget: float,
+    min_count: int,
+    mechanism: str,
+    path: Path | str | None = None,
+) -> dict[str, Any]:
+    """Charge a DP release over these conversations (e.g. ``validate --epsilon``); returns its
+    ledger entry for the record. Raises :class:`BudgetExceededError` when it would overspend."""
+    charge = Charge(
+        epsilon=float(epsilon),
+        delta=float(delta),
+        budget=float(budget),
+        min_count=int(min_count),
+        parameters={"mechanism": mechanism},
+    )
+    with PrivacyLedger.open(path) as ledger:
+        run = ledger.record([ledger.member(d) for d in digests], charge)
     return {
         "run_id": run.run_id,
         "fingerprint": run.fingerprint,
