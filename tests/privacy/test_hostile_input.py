@@ -175,3 +175,28 @@ def test_huge_turns_and_thousands_of_turns(tmp_path: Path) -> None:
         score(data, ScoreConfig(max_line_bytes=1_000_000, use_ledger=False))
     assert "line 1" in info.value.message
     _assert_no_marker(info.value.message)
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_every_hostile_string_in_valid_fields_is_scored_and_never_written(tmp_path: Path) -> None:
+    rows = []
+    for i in range(24):
+        bits = " ".join(HOSTILE_BITS)
+        rows.append(
+            {
+                "id": f"{MARK}{i} {bits}",
+                "task": CLUSTERS[i % 2],
+                "messages": [
+                    {"role": "system", "content": f"{MARK} {bits}"},
+                    {"role": "user", "content": f"{MARK} {bits} {json.dumps({'x': bits})}"},
+                    {"role": "assistant", "content": f"{MARK} {bits}", "name": f"{MARK}"},
+                ],
+                "meta": {f"{MARK}key": f"{MARK} {bits}"},
+            }
+        )
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = score(data, ScoreConfig(ledger=tmp_path / "l.sqlite"))
+    write_score_outputs(result, tmp_path / "out")
+    assert [c["status"] for c in result.report.to_dict()["clusters"][:2]] == ["published"] * 2
+    _assert_no_marker(*(p.read_text() for p in (tmp_path / "out").iterdir()))

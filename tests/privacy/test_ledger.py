@@ -210,3 +210,33 @@ def test_manifest_records_ledger_entry_and_never_the_noise(
         PrivacyLedger.open(tmp_path / "l.sqlite").record(
             ["a"] * 0 + ["m"], Charge(epsilon=3.5, delta=0, budget=3.0, min_count=11, parameters={})
         )
+
+
+def test_a_turn_cell_that_differs_by_one_is_refused_even_when_its_cluster_differs_by_more(
+    tmp_path: Path,
+) -> None:
+    """Swap one 3-turn conversation for twelve 1-turn ones: the cluster and turn 1 change by 13,
+    turns 2 and 3 by one conversation, whose turn-3 score differencing would reveal."""
+    from privacy_cases import conversation
+
+    rows = [conversation(CLUSTERS[0], i, turns=3) for i in range(30)]
+    extra = [conversation(CLUSTERS[0], 100 + i, turns=1) for i in range(12)]
+    full = write_jsonl(tmp_path / "full.jsonl", rows)
+    swapped = write_jsonl(tmp_path / "swapped.jsonl", rows[1:] + extra)
+    off = ScoreConfig(use_ledger=False)
+    a = score(full, off)
+    b = score(swapped, off)
+
+    def cell3(report: dict[str, Any]) -> tuple[int, float]:
+        cells = report["clusters"][0]["turns"]["cells"]
+        c = next(c for c in cells if c["index"] == 3)
+        return c["n"], c["perceived"]
+
+    (n1, m1), (n2, m2) = cell3(a.report.to_dict()), cell3(b.report.to_dict())
+    truth = (a.table.turn_score[2] - 1) / 4  # conversation 0's third turn
+    assert (n1, n2) == (30, 29)
+    assert n1 * m1 - n2 * m2 == pytest.approx(truth, abs=1e-3)  # the attack, unchecked
+    ledger = tmp_path / "ledger.sqlite"
+    score(full, ScoreConfig(ledger=ledger))
+    with pytest.raises(BudgetExceededError, match="differ from the same cell"):
+        score(swapped, ScoreConfig(ledger=ledger))
