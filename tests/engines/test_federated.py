@@ -142,3 +142,63 @@ def test_the_deployable_flower_apps_run_a_round(tmp_path: Path) -> None:
     assert written == want.report.to_dict()
     manifest = (tmp_path / "out" / "manifest.json").read_text()
     assert "node0" not in manifest and str(tmp_path) not in manifest
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.engines
+def test_server_and_two_clients_over_loopback_write_the_union_report(tmp_path: Path) -> None:
+    # Flower's real deployment: a SuperLink, two SuperNodes (separate processes), HTTP on
+    # 127.0.0.1, SecAgg+; each node scores its own file, the server writes the report
+    pytest.importorskip("uvicorn")
+    from edge_eval.engines.flower_deploy import (
+        ServerOptions,
+        run_federated_client,
+        run_federated_server,
+        stop_client,
+    )
+    from edge_eval.scoring import ScoreConfig, score
+
+    lines = EXAMPLE.read_text().splitlines(keepends=True)[80:88]
+    union = tmp_path / "union.jsonl"
+    union.write_text("".join(lines))
+    files = [tmp_path / "dev_a.jsonl", tmp_path / "dev_b.jsonl"]
+    files[0].write_text("".join(lines[:4]))
+    files[1].write_text("".join(lines[4:]))
+    port = _free_port()
+    clients = [
+        run_federated_client(
+            f,
+            f"127.0.0.1:{port}",
+            port=_free_port(),
+            batch_size=1,
+            insecure=True,
+            log_file=tmp_path / f"client{i}.log",
+        )
+        for i, f in enumerate(files)
+    ]
+    try:
+        options = ServerOptions(
+            out_dir=tmp_path / "out",
+            clients=2,
+            port=port,
+            min_count=2,
+            max_turns=16,
+            insecure=True,
+            timeout=500,
+        )
+        run_federated_server(options, log_dir=tmp_path / "logs")
+    finally:
+        for c in clients:
+            stop_client(c)
+    want = score(union, ScoreConfig(batch_size=1, min_count=2, use_ledger=False))
+    got = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert got == want.report.to_dict()
+    manifest = (tmp_path / "out" / "manifest.json").read_text()
+    assert "dev_a" not in manifest and "secagg+" in manifest

@@ -76,3 +76,68 @@ def simulate_command(
     else:
         click.echo(render_terminal(report))
         click.echo(f"{result.clients} clients; wrote report and manifest to {out_dir}")
+
+
+@federated_group.command("server")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--clients", type=int, default=2, show_default=True, help="Clients to wait for.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--min-count", type=int, default=11, show_default=True)
+@click.option("--max-turns", type=int, default=64, show_default=True)
+@click.option("--profile", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--model", help="Reward bundle folder every client must hold (default: shipped).")
+@click.option("--insecure", is_flag=True, help="No TLS (required for now).")
+@click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path))
+def server_command(
+    out_dir: Path,
+    clients: int,
+    host: str,
+    port: int,
+    min_count: int,
+    max_turns: int,
+    profile: Path | None,
+    model: str | None,
+    insecure: bool,
+    log_dir: Path | None,
+) -> None:
+    """Run a Flower SuperLink and one SecAgg+ round; write the report of the clients' sum."""
+    from edge_eval.engines.flower_deploy import ServerOptions, run_federated_server
+
+    options = ServerOptions(
+        out_dir=out_dir,
+        clients=clients,
+        host=host,
+        port=port,
+        min_count=min_count,
+        max_turns=max_turns,
+        profile=profile,
+        model=model,
+        insecure=insecure,
+    )
+    run_federated_server(options, log_dir=log_dir)
+    click.echo(f"Wrote report.json, report.md, report.html and manifest.json to {out_dir}")
+
+
+@federated_group.command("client")
+@click.argument("input_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--server", required=True, help="The server's HOST:PORT.")
+@click.option("--port", type=int, default=9094, show_default=True, help="This node's own port.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--insecure", is_flag=True, help="No TLS (required for now).")
+def client_command(
+    input_file: Path, server: str, port: int, batch_size: int, insecure: bool
+) -> None:
+    """Take part with this device's conversations: scored here; only a masked sum leaves.
+
+    Runs a Flower SuperNode until interrupted (Ctrl-C).
+    """
+    from edge_eval.engines.flower_deploy import run_federated_client, stop_client
+
+    process = run_federated_client(
+        input_file, server, port=port, batch_size=batch_size, insecure=insecure
+    )
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        stop_client(process)

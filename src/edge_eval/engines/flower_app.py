@@ -9,13 +9,15 @@ ServerApp, each SuperNode runs the ClientApp; see the README). They use the same
 - the server runs one SecAgg+ round, decodes the exact sum, finalizes the report behind the
   privacy gate and writes report and manifest to the run config's ``out`` folder.
 
-Run config keys (all optional except ``out``): ``out``, ``clients`` (default 2), ``min-count``
+Run config keys (all optional): ``out`` (else ``$EDGE_EVAL_FEDERATED_OUT``; the report and
+manifest go there), ``clients`` (default 2), ``min-count``
 (11), ``max-turns`` (64), ``profile`` (a TOML path on the server; clients must use the same),
 ``model`` (a bundle folder; clients check they hold the same bundle).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,9 @@ def serve_federated_round(grid: Any, run_config: dict[str, Any], run_id: int) ->
         clients=config.clients,
         seconds=time.perf_counter() - started,
     )
-    if run_config.get("out"):
-        write_score_outputs(result, Path(str(run_config["out"])))
+    out = run_config.get("out") or os.environ.get("EDGE_EVAL_FEDERATED_OUT")
+    if out:
+        write_score_outputs(result, Path(str(out)))
     return result
 
 
