@@ -108,3 +108,30 @@ def test_cli_engine_dask_prints_the_local_report(
     assert code == 0, err
     assert json.loads(out) == want
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == want
+
+
+PLANTED = "zq_planted_shard_77"
+
+
+def test_what_a_worker_sends_back_holds_no_text_id_or_path(tmp_path: Path) -> None:
+    import pickle
+
+    rows = []
+    for line in EXAMPLE.read_text().splitlines()[:6]:
+        row = json.loads(line)
+        row["id"] = f"{PLANTED}-{row.get('id', '')}"
+        for m in row["messages"]:
+            m["content"] = f"{m['content']} {PLANTED}"
+        rows.append(json.dumps(row))
+    path = tmp_path / f"{PLANTED}.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    sent: list = []
+
+    def runner(config: ScoreConfig, engine: EngineConfig, shards: list) -> list:
+        outcomes = score_shards_locally(config, engine, shards)
+        sent.extend(outcomes)
+        return outcomes
+
+    score_sharded(path, CONFIG, EngineConfig(engine="ray"), runner=runner)
+    blob = pickle.dumps(sent) + json.dumps([o.partial for o in sent]).encode()
+    assert sent and PLANTED.encode() not in blob and str(tmp_path).encode() not in blob
