@@ -24,7 +24,9 @@ EXAMPLE = ROOT / "examples" / "conversations.jsonl"
 def cpu_line() -> str:
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"model name\s*:\s*(.+)", text)
-    flags = sorted(set(re.findall(r"\b(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8|amx_tile)\b", text)))
+    flags = sorted(
+        set(re.findall(r"\b(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8|amx_tile)\b", text))
+    )
     return (
         f"CPU: {model.group(1) if model else platform.processor()} · {os.cpu_count()} logical cores"
         f" · features: {' '.join(flags) or 'n/a'} · load average {os.getloadavg()[0]:.1f}"
@@ -53,8 +55,8 @@ def main() -> None:
         reference = local.report.to_dict()
         print(f"input: {local.table.n_conversations} conversations, {turns} turns", flush=True)
         rows = [("single process", "-", base, True)]
-        print(f"| run | workers | seconds | turns/s | same report |", flush=True)
-        print(f"|---|---|---|---|---|", flush=True)
+        print("| run | workers | seconds | turns/s | same report |", flush=True)
+        print("|---|---|---|---|---|", flush=True)
         print(f"| single process | - | {base:.1f} | {turns / base:.1f} | yes |", flush=True)
         for engine in args.engines.split(","):
             for workers in (1, 2):
