@@ -30,6 +30,13 @@ class _LazyGroup(click.Group):
             "federated_group",
             "Evaluate across devices (Flower, SecAgg+).",
         ),
+        "synth": (
+            "edge_eval.cli.adapters",
+            "synth_command",
+            "Simulate users, make preference pairs.",
+        ),
+        "adapters": ("edge_eval.cli.adapters", "adapters_group", "Train and chat with adapters."),
+        "compare": ("edge_eval.cli.adapters", "compare_command", "Compare systems over turns."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -50,6 +50,7 @@ __all__ = [
     "export_onnx",
     "merge_lora_adapter",
     "load_probe_token_ids",
+    "load_torch_base",
     "onnx_lm_logits",
 ]
 
@@ -285,6 +286,12 @@ def _load_base(
         raise ConfigError("the base does not exist", hint="Pass a GGUF file or a model folder.")
     model.eval()
     return model, spec
+
+
+def load_torch_base(base: Path, progress: Progress | None = None) -> tuple[Any, Any]:
+    """The fp32 torch model of a base (a GGUF is dequantized) in eval mode, and the GGUF's
+    tokenizer spec (None for a Hugging Face folder). Shared with adapter training."""
+    return _load_base(OnnxExportConfig(base=Path(base)), progress or (lambda message: None))
 
 
 def _check_adapter(model: Any, adapter: Path) -> None:
