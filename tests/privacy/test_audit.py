@@ -261,3 +261,34 @@ def test_cli_verdicts_human_and_json(run: dict[str, Any], run_cli: Any, tmp_path
     assert verdict["verdict"] == "fail"
     assert [c["name"] for c in verdict["checks"] if c["status"] == "fail"] == ["signature"]
     assert err.startswith("Error: the audit failed: signature")
+
+
+def test_model_and_profile_hashes_are_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model: Any
+) -> None:
+    import hashlib
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "model.onnx").write_bytes(b"weights")
+    files = {"model.onnx": hashlib.sha256(b"weights").hexdigest()}
+    monkeypatch.setattr(
+        type(fake_model), "describe", lambda self: {"kind": self.kind, "files": files}
+    )
+    data = write_jsonl(tmp_path / "in.jsonl", rows_for(SIZES))
+    out = tmp_path / "out"
+    write_score_outputs(score(data, ScoreConfig(use_ledger=False)), out)
+    from importlib import resources
+
+    shipped = resources.files("edge_eval.tasks").joinpath("default_profile.toml")
+    profile = tmp_path / "profile.toml"
+    profile.write_bytes(shipped.read_bytes())
+    check = audit_results(out, model_dir=bundle, profile=profile).check("hashes")
+    assert check.status is CheckStatus.PASS, check.problems
+    (bundle / "model.onnx").write_bytes(b"other weights")
+    problems = audit_results(out, model_dir=bundle).check("hashes").problems
+    assert problems == ("a model file differs from the manifest or is missing",)
+    other = tmp_path / "other.toml"
+    other.write_text("[profile]\n")
+    problems = audit_results(out, profile=other).check("hashes").problems
+    assert problems == ("the given profile's SHA-256 differs from the manifest",)
