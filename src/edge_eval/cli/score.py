@@ -135,6 +135,8 @@ def score_command(
         raise click.UsageError("give --out DIR, --json, or both")
     if sign and out_dir is None:
         raise click.UsageError("--sign needs --out DIR")
+    if isolate and engine is not None:
+        raise click.UsageError("--isolate cuts the network, which --engine needs; use one")
     if isolate and not _in_isolated_child():
         from edge_eval.privacy.isolation import run_isolated
 
