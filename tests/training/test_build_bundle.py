@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from conftest import RunCli
 
 DATA = Path(__file__).resolve().parents[2] / "datasets" / "empathy-synth"
+IEVAL = Path(__file__).resolve().parents[2] / "datasets" / "ieval" / "ieval.jsonl"
 
 
 def slice_of(name: str, step: int, out: Path) -> Path:
@@ -33,19 +34,28 @@ def test_bundle_build_keeps_a_checkpoint_that_exports_back(run_cli: RunCli, tmp_
 
     train = slice_of("train.jsonl", 16, tmp_path / "train.jsonl")
     heldout = slice_of("heldout.jsonl", 8, tmp_path / "heldout.jsonl")
+    human = tmp_path / "ieval.jsonl"  # 5 people x 8 rated chats: one person per CV fold
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
     bundle_dir, ckpt = tmp_path / "bundle", tmp_path / "ckpt"
     code, out, err = run_cli(
         "bundle", "build", "--train", str(train), "--heldout", str(heldout),
+        "--human", str(human),
         "--out", str(bundle_dir), "--finetune-layers", "1", "--epochs", "1",
         "--save-torch", str(ckpt),
     )  # fmt: skip
     assert code == 0, err
     validation = json.loads(out)
     assert validation["heldout_conversations"] == 15
+    cv = validation["human_agreement"]["ieval"]
+    assert (cv["n"], cv["level"], cv["protocol"]) == (40, "conversation", "grouped-5-fold-cv")
+    assert cv["baseline_length_words"] is not None and cv["spearman_ci"][0] <= cv["spearman_ci"][1]
     assert -1.0 <= validation["turn"]["spearman"] <= 1.0
     assert validation["int8_vs_fp32"]["spearman"] > 0.9
     meta = json.loads((bundle_dir / "bundle.json").read_text())
     assert meta["training"]["encoder_trained"] is True
+    assert [d["name"] for d in meta["training"]["data"]] == ["iEval", "empathy-synth"]
+    assert "SIGDIAL 2022" in meta["training"]["data"][0]["attribution"]
+    assert meta["training"]["data"][0]["licence"] == "CC BY 4.0"
     assert meta["validation"] == validation
 
     checkpoint = load_reward_checkpoint(ckpt)

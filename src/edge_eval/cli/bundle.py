@@ -20,6 +20,7 @@ def bundle_group() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=Path("datasets/empathy-synth/train.jsonl"),
     show_default=True,
+    help="Synthetic labelled turns (a small share of the head's training weight).",
 )
 @click.option(
     "--heldout",
@@ -29,6 +30,22 @@ def bundle_group() -> None:
     show_default=True,
 )
 @click.option(
+    "--human",
+    "human_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("datasets/ieval/ieval.jsonl"),
+    show_default=True,
+    help="Conversations rated by people (perceived_empathy): the head's main training data.",
+)
+@click.option(
+    "--measure",
+    "measure",
+    multiple=True,
+    metavar="LABEL=PATH",
+    help="An unseen human-rated set, scored for the bundle's figures only (never trained on); "
+    "LABEL: empathetic_exchanges.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -36,15 +53,15 @@ def bundle_group() -> None:
     help="Bundle folder to write (e.g. src/edge_eval/reward/default).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--fp32", is_flag=True, help="Ship fp32 instead of int8 per-channel.")
+@click.option("--fp32", is_flag=True, help="Ship fp32 instead of int8.")
 @click.option(
     "--finetune-layers",
     type=int,
-    default=2,
+    default=0,
     show_default=True,
-    help="Top encoder layers trained with the head (0: ridge head on frozen features).",
+    help="Top encoder layers trained on the synthetic turns after the head (0: frozen encoder).",
 )
-@click.option("--epochs", type=int, default=4, show_default=True, help="Fine-tuning epochs.")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Fine-tuning epochs.")
 @click.option(
     "--save-torch",
     "torch_dir",
@@ -54,6 +71,8 @@ def bundle_group() -> None:
 def build_command(
     train_path: Path,
     heldout_path: Path,
+    human_path: Path,
+    measure: tuple[str, ...],
     out_dir: Path,
     seed: int,
     fp32: bool,
@@ -61,16 +80,27 @@ def build_command(
     epochs: int,
     torch_dir: Path | None,
 ) -> None:
-    """Train the head on labelled turns, export ONNX, quantize, measure on held-out turns."""
-    from edge_eval.training.train import TrainConfig, build_reward_bundle
+    """Train the head on people's ratings, export ONNX, quantize, measure agreement."""
+    from edge_eval.errors import ConfigError
+    from edge_eval.training.build import BuildConfig, build_default_bundle
 
-    meta = build_reward_bundle(
+    sets: dict[str, Path] = {}
+    for item in measure:
+        label, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ConfigError("--measure takes LABEL=PATH", hint="e.g. empathetic_exchanges=F")
+        if not Path(path).is_file():
+            raise ConfigError(f"--measure {label}: no such file", hint="Check the path.")
+        sets[label] = Path(path)
+    meta = build_default_bundle(
         train_path,
         heldout_path,
+        human_path,
         out_dir,
-        TrainConfig(
+        BuildConfig(
             seed=seed, quantize=not fp32, finetune_layers=finetune_layers, finetune_epochs=epochs
         ),
+        measure=sets,
         progress=lambda message: click.echo(message, err=True),
         torch_dir=torch_dir,
     )

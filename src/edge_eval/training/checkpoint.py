@@ -88,7 +88,7 @@ class RewardCheckpoint:
     tokenizer_file: Path
     """The tokenizer.json the bundle ships."""
     head_file: Path
-    """head.npy: weights over [r, c, r*c], then the bias."""
+    """head.npy: weights over [r, c, r*c] (and the log response length), then the bias."""
     prototypes_file: Path | None
     """Recogniser prototypes, or None."""
     clusters: tuple[str, ...]
@@ -270,9 +270,10 @@ def load_checkpoint_graph(checkpoint: RewardCheckpoint, encoder: Any | None = No
     encoder = encoder if encoder is not None else load_checkpoint_encoder(checkpoint)
     weight, bias = checkpoint.head()
     hidden = int(encoder.config.hidden_size)
-    if weight.shape[0] != 3 * hidden:
+    if weight.shape[0] not in (3 * hidden, 3 * hidden + 1):
         raise ArtifactError(
             f"checkpoint {checkpoint.path.name}: head.npy has {weight.shape[0]} weights; an "
-            f"encoder of width {hidden} needs {3 * hidden} (features [r, c, r*c])"
+            f"encoder of width {hidden} needs {3 * hidden} (features [r, c, r*c]) or "
+            f"{3 * hidden + 1} (and the log response length)"
         )
     return make_graph(encoder, weight, bias)

