@@ -2,6 +2,7 @@
 
     EdgeEvalError                    base; every error has a ``hint`` and an ``exit_code``
     ├── ConfigError                  an option, profile or config value is wrong        (2)
+    │   └── IsolationUnavailableError  --isolate: no network namespace on this platform  (2)
     ├── MissingDependencyError       an optional extra is not installed                  (3)
     ├── InputError                   a conversations file is malformed                   (4)
     ├── ArtifactError                a model/bundle/report file is missing or altered    (5)
@@ -10,6 +11,8 @@
     │   └── FidelityError            an artifact failed its fidelity gate                (8)
     ├── QuantizationError            quantizing a model failed                           (9)
     ├── PrivacyViolation             something would leave that must not                 (10)
+    │   ├── BudgetExceededError      the privacy ledger refuses the release              (10)
+    │   └── AuditFailedError         `audit verify` found a failed check                 (10)
     ├── NetworkBlockedError          the process tried to open a network connection      (11)
     └── UnsafeRuntimeError           a native library would crash on this machine        (12)
 
@@ -21,11 +24,14 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "AuditFailedError",
+    "BudgetExceededError",
     "ConfigError",
     "EdgeEvalError",
     "ExportError",
     "FidelityError",
     "InputError",
+    "IsolationUnavailableError",
     "MissingDependencyError",
     "NetworkBlockedError",
     "PrivacyViolation",
@@ -136,3 +142,30 @@ class UnsafeRuntimeError(EdgeEvalError):
 
     exit_code = 12
     default_hint = "Run `edge-eval doctor` to see what this machine can run."
+
+
+class IsolationUnavailableError(ConfigError):
+    """This platform cannot run the scoring in a fresh network namespace (``--isolate``)."""
+
+    default_hint = (
+        "--isolate needs Linux with unprivileged user namespaces (sysctl "
+        "kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0, and no seccomp "
+        "profile that blocks unshare). Run without --isolate to rely on the in-process guard, "
+        "or run edge-eval inside a container with no network."
+    )
+
+
+class BudgetExceededError(PrivacyViolation):
+    """A run would spend more privacy budget than its conversations have left, or repeat a
+    published cell with fewer than k conversations changed."""
+
+    default_hint = (
+        "Nothing was written. Use a smaller --epsilon, release fewer reports of this data, or "
+        "raise --budget only if your privacy policy allows it."
+    )
+
+
+class AuditFailedError(PrivacyViolation):
+    """At least one `audit verify` check failed."""
+
+    default_hint = "The results folder cannot be trusted as it is; see the failed checks above."

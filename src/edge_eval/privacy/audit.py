@@ -39,7 +39,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from edge_eval.errors import PrivacyViolation
+from edge_eval.errors import AuditFailedError
 
 __all__ = [
     "AuditCheck",
@@ -57,12 +57,6 @@ _MAX_FILE = 64 * 1024 * 1024
 _WORD = re.compile(r"\w+", re.UNICODE)  # "work_career" is one word: labels never split
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 NGRAM = 4
-
-
-class AuditFailedError(PrivacyViolation):
-    """At least one audit check failed."""
-
-    default_hint = "The results folder cannot be trusted as it is; see the failed checks above."
 
 
 class CheckStatus(str, Enum):

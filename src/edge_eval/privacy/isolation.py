@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from edge_eval.errors import ConfigError
+from edge_eval.errors import IsolationUnavailableError
 
 __all__ = [
     "ISOLATED_ENV",
@@ -34,17 +34,6 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 #: Set in the child by :func:`run_isolated`; the child still verifies isolation itself.
 ISOLATED_ENV = "EDGE_EVAL_ISOLATED_CHILD"
-
-
-class IsolationUnavailableError(ConfigError):
-    """This platform cannot run the scoring in a fresh network namespace."""
-
-    default_hint = (
-        "--isolate needs Linux with unprivileged user namespaces (sysctl "
-        "kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0, and no seccomp "
-        "profile that blocks unshare). Run without --isolate to rely on the in-process guard, "
-        "or run edge-eval inside a container with no network."
-    )
 
 
 def enter_network_namespace() -> None:

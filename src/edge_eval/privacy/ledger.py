@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_eval.errors import ArtifactError, ConfigError, PrivacyViolation
+from edge_eval.errors import ArtifactError, BudgetExceededError, ConfigError, PrivacyViolation
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -79,15 +79,6 @@ CREATE TABLE IF NOT EXISTS cells (
 );
 CREATE INDEX IF NOT EXISTS cells_by_cell ON cells (cell, run_id);
 """
-
-
-class BudgetExceededError(PrivacyViolation):
-    """A run would spend more privacy budget than the dataset has left, or repeat a cell."""
-
-    default_hint = (
-        "Nothing was written. Use a smaller --epsilon, release fewer reports of this data, or "
-        "raise --budget only if your privacy policy allows it."
-    )
 
 
 def default_ledger_path() -> Path:
