@@ -13,6 +13,7 @@ import pytest
 from edge_eval.errors import ConfigError, ExportError, FidelityError
 from edge_eval.export.fidelity import (
     DEFAULT_GATES,
+    TOP1_TIE_LOGITS,
     GateThresholds,
     LMFidelity,
     check_gate,
@@ -40,14 +41,27 @@ def test_identical_and_shifted_logits_agree_fully() -> None:
 
 
 def test_kl_top1_and_sequence_logprob_by_hand() -> None:
-    # two positions, vocabulary of two; tokens [0, 1]: only row 0 predicts a token (1)
-    ref = [np.log(np.array([[0.6, 0.4], [0.9, 0.1]]))]
+    # two positions, vocabulary of two; tokens [0, 1]: only row 0 predicts a token (1);
+    # row 0's reference margin log(0.7/0.3) = 0.85 is past the near-tie allowance
+    ref = [np.log(np.array([[0.7, 0.3], [0.9, 0.1]]))]
     cand = [np.log(np.array([[0.25, 0.75], [0.9, 0.1]]))]
     figures = compare_lm_logits(ref, cand, [np.array([0, 1])])
-    kl0 = 0.6 * math.log(0.6 / 0.25) + 0.4 * math.log(0.4 / 0.75)
+    kl0 = 0.7 * math.log(0.7 / 0.25) + 0.3 * math.log(0.3 / 0.75)
     assert figures.mean_kl == pytest.approx(kl0 / 2)
     assert figures.top1_agreement == pytest.approx(0.5)
-    assert figures.max_seq_logprob_delta == pytest.approx(abs(math.log(0.4) - math.log(0.75)))
+    assert figures.max_seq_logprob_delta == pytest.approx(abs(math.log(0.3) - math.log(0.75)))
+
+
+def test_top1_forgives_near_ties_only() -> None:
+    # reference margins 0.4 (a near-tie) and 2.0 (decisive); the candidate flips both
+    ref = [np.array([[0.4, 0.0, -5.0], [2.0, 0.0, -5.0]])]
+    cand = [np.array([[0.0, 0.4, -5.0], [0.0, 2.0, -5.0]])]
+    assert TOP1_TIE_LOGITS == 0.5
+    assert compare_lm_logits(ref, cand, [np.arange(2)]).top1_agreement == pytest.approx(0.5)
+    # a flip just past the tie margin counts
+    ref = [np.array([[0.51, 0.0, -5.0]])]
+    cand = [np.array([[0.0, 0.51, -5.0]])]
+    assert compare_lm_logits(ref, cand, [np.arange(1)]).top1_agreement == 0.0
 
 
 def test_misaligned_inputs_are_refused() -> None:

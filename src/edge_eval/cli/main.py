@@ -37,6 +37,7 @@ class _LazyGroup(click.Group):
         ),
         "adapters": ("edge_eval.cli.adapters", "adapters_group", "Train and chat with adapters."),
         "compare": ("edge_eval.cli.adapters", "compare_command", "Compare systems over turns."),
+        "doctor": ("edge_eval.cli.doctor", "doctor_command", "Say what this machine can run."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
