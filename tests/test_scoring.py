@@ -155,7 +155,7 @@ def test_cli_writes_the_four_files_and_a_summary(mixed: Path, tmp_path: Path) ->
     ]
     assert "distressing_social_personal" in proc.stdout and "overall" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["network_guard"] == {"active": True, "blocked_attempts": 0}
+    assert manifest["network_guard"] == {"active": True, "blocked_attempts": 0, "namespace": False}
     assert manifest["execution"]["providers"] == ["CPUExecutionProvider"]
     import hashlib
 
