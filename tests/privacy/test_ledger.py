@@ -240,3 +240,16 @@ def test_a_turn_cell_that_differs_by_one_is_refused_even_when_its_cluster_differ
     score(full, ScoreConfig(ledger=ledger))
     with pytest.raises(BudgetExceededError, match="differ from the same cell"):
         score(swapped, ScoreConfig(ledger=ledger))
+
+
+def test_an_unwritable_ledger_place_is_a_clear_error(tmp_path: Path) -> None:
+    from edge_eval.errors import ArtifactError, ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot be created or opened"):
+        PrivacyLedger.open(blocker / "ledger.sqlite")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ArtifactError, match="not a readable ledger file"):
+        PrivacyLedger.open(garbage)

@@ -179,16 +179,26 @@ class PrivacyLedger:
                 "no privacy ledger at the given path",
                 hint="Pass --ledger with the ledger.sqlite of the machine that ran the scoring.",
             )
-        p.parent.mkdir(parents=True, exist_ok=True)
         try:
+            p.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(p, timeout=30.0, isolation_level=None)
             connection.executescript(_SCHEMA)
+            os.chmod(p, 0o600)
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise ConfigError(
+                    "the privacy ledger stayed locked by another run for 30 s",
+                    hint="Wait for the other run to finish, then try again.",
+                ) from exc
             raise ArtifactError(
                 "the privacy ledger is not a readable ledger file",
                 hint="Restore it from a backup; never edit it by hand.",
             ) from exc
-        os.chmod(p, 0o600)
+        except OSError as exc:
+            raise ConfigError(
+                "the privacy ledger cannot be created or opened",
+                hint="Pass --ledger PATH (or set EDGE_EVAL_HOME) to a folder you can write.",
+            ) from exc
         return cls(connection, p)
 
     def close(self) -> None:
