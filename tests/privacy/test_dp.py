@@ -58,8 +58,8 @@ def test_the_noise_has_the_calibrated_spread() -> None:
         [float(release_dp([sums(100, 0.5)], config).clusters[0].values["n"]) for _ in range(1000)]
     )
     scale = 1.0 / DEFAULT_SPLIT["n"]  # sensitivity 1, ε share 0.2 -> Laplace(5)
-    assert abs(draws.mean() - 100) < 0.6
-    assert draws.std() == pytest.approx(scale * math.sqrt(2), rel=0.1)
+    assert abs(draws.mean() - 100) < 1.2  # 5 standard errors
+    assert draws.std() == pytest.approx(scale * math.sqrt(2), rel=0.15)
 
 
 def test_config_checks_itself() -> None:
