@@ -54,10 +54,13 @@ llama-cpp: $(VENV)/.core
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-## bundle: rebuild the embedded default reward bundle from datasets/empathy-synth
-##         (CKPT=DIR also keeps its torch weights, for `export onnx --reward`)
+## bundle: rebuild the embedded default reward bundle: head trained on datasets/ieval (people's
+##         ratings) and datasets/empathy-synth; EE=FILE (default ../shared/data/...) is measured
+##         only, never trained on (CKPT=DIR also keeps its torch weights, for `export onnx --reward`)
+EE ?= ../shared/data/empathetic_exchanges.jsonl
 bundle: $(VENV)/.dev
-	$(BIN)/edge-eval bundle build --out src/edge_eval/reward/default $(if $(CKPT),--save-torch $(CKPT))
+	$(BIN)/edge-eval bundle build --out src/edge_eval/reward/default \
+	  $(if $(wildcard $(EE)),--measure empathetic_exchanges=$(EE)) $(if $(CKPT),--save-torch $(CKPT))
 
 ## dataset: regenerate the project's synthetic conversations (byte-identical)
 dataset:

