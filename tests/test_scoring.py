@@ -174,9 +174,7 @@ def test_cli_json_prints_the_report(mixed: Path) -> None:
 def test_baseline_adds_reduction_and_factor(mixed: Path, tmp_path: Path) -> None:
     first = tmp_path / "a"
     assert cli("score", str(mixed), "--out", str(first)).returncode == 0
-    proc = cli(
-        "score", str(mixed), "--json", "--baseline", str(first / "report.json")
-    )
+    proc = cli("score", str(mixed), "--json", "--baseline", str(first / "report.json"))
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["baseline"]["overall"]["gap_reduction_pct"] == pytest.approx(0.0, abs=1e-9)
@@ -196,9 +194,7 @@ def test_planted_strings_never_reach_any_output_log_or_error(tmp_path: Path) -> 
         handle.write('{"messages": "' + PLANTED + '", "' + PLANTED + '": 1}\n')
         handle.write('{"' + PLANTED + "\n")
     out = tmp_path / "out"
-    proc = cli(
-        "score", str(path), "--out", str(out), "--on-error", "skip", "--debug"
-    )
+    proc = cli("score", str(path), "--out", str(out), "--on-error", "skip", "--debug")
     assert proc.returncode == 0, proc.stderr
     assert "Skipped 2 line(s)" in proc.stderr
     for text in (proc.stdout, proc.stderr, *(p.read_text() for p in out.iterdir())):

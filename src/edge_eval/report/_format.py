@@ -94,10 +94,7 @@ def privacy_statement(d: dict[str, Any]) -> str:
     """One plain sentence: is this report differentially private, and at what cost."""
     dp = d["parameters"].get("differential_privacy")
     if dp is None:
-        return (
-            "NOT differentially private: exact figures, protected by small-cell suppression "
-            "only"
-        )
+        return "NOT differentially private: exact figures, protected by small-cell suppression only"
     delta = f", δ = {dp['delta']:g}" if dp["delta"] else ""
     return (
         f"differentially private (ε = {dp['epsilon']:g}{delta}, {dp['mechanism']} noise per "
