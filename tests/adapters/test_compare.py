@@ -69,13 +69,16 @@ def test_compare_report_structure(tiny_compare: object) -> None:
             else:
                 gr, sf = e["gap_reduction_pct"], e["score_factor"]
                 assert gr is not None and gr["low"] <= gr["high"]
-                assert sf is not None and sf["low"] <= sf["mean"] * 1.000001 + 1e9 * 0
+                assert sf is not None and sf["low"] <= sf["high"]
     # the paired point estimate equals what the shared report code computes against the baseline
+    # (which divides means already rounded to 6 decimals: equal to ~1e-4 %)
     report = tiny_compare.results[System.ADAPTER].report.to_dict()  # type: ignore[attr-defined]
-    for cluster, ours in zip(report["baseline"]["clusters"], d["clusters"], strict=True):
+    by_name = {c["cluster"]: c for c in report["baseline"]["clusters"]}
+    for ours in d["clusters"]:
+        cluster = by_name[ours["cluster"]]
         adapter = next(e for e in ours["systems"] if e["system"] == "adapter")
         assert adapter["gap_reduction_pct"]["mean"] == pytest.approx(
-            cluster["gap_reduction_pct"], abs=1e-5
+            cluster["gap_reduction_pct"], abs=1e-3
         )
         assert adapter["score_factor"]["mean"] == pytest.approx(cluster["score_factor"], abs=1e-5)
 
@@ -152,3 +155,28 @@ def test_compare_cli(run_cli, tiny_gguf_f32: Path, tiny_adapters_dir: Path, tmp_
     assert json.loads(out)["parameters"]["systems"] == ["baseline", "adapter"]
     code, out, err = run_cli("compare", "--systems", "baseline,nope", "--out", str(tmp_path / "x"))
     assert code == 2 and "unknown system" in err
+
+
+def test_cache_rescoring_reuses_the_generated_conversations(
+    tiny_gguf_f32: Path, tiny_adapters_dir: Path, tmp_path: Path
+) -> None:
+    config = CompareConfig(
+        systems=(System.BASELINE, System.SYSTEM_PROMPT),
+        conversations=2,
+        turns=1,
+        clusters=("learning_skills",),
+        base=tiny_gguf_f32,
+        generation=GenerationConfig(max_tokens=3, n_ctx=256),
+        min_count=2,
+        n_boot=100,
+        cache=tmp_path / "cache",
+    )
+    first = compare_systems(config)
+    second = compare_systems(config)
+    assert first.manifest["generated_from_cache"] == []
+    assert second.manifest["generated_from_cache"] == ["baseline", "system-prompt"]
+    assert second.summary == first.summary
+    other_seed = compare_systems(
+        CompareConfig(**{**{f: getattr(config, f) for f in config.__slots__}, "seed": 1})
+    )
+    assert other_seed.manifest["generated_from_cache"] == []

@@ -160,6 +160,12 @@ def adapters_group() -> None:
 @click.option("--beta", type=float, default=0.1, show_default=True)
 @click.option("--r", "rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=int, default=16, show_default=True)
+@click.option(
+    "--layers", type=int, default=6, show_default=True, help="LoRA on the top N layers (0: all)."
+)
+@click.option(
+    "--max-tokens", type=int, default=256, show_default=True, help="Longest prompt + reply."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @lm_gate_options()
 def train_command(
@@ -173,6 +179,8 @@ def train_command(
     beta: float,
     rank: int,
     alpha: int,
+    layers: int,
+    max_tokens: int,
     seed: int,
     gate: GateChoice,
 ) -> None:
@@ -189,6 +197,8 @@ def train_command(
         beta=beta,
         r=rank,
         alpha=alpha,
+        layers=layers,
+        max_tokens=max_tokens,
         seed=seed,
         check=gate.check,
         gate_overrides={k: v for k, v in gate.overrides.items() if v is not None},
