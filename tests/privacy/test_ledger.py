@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,20 @@ def test_an_unwritable_ledger_place_is_a_clear_error(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ArtifactError, match="not a readable ledger file"):
         PrivacyLedger.open(garbage)
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_audit_ledger_lists_the_runs(files: dict[str, Path], tmp_path: Path, run_cli: Any) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = score(files["full"], ScoreConfig(ledger=ledger))
+    score(files["full"], ScoreConfig(ledger=ledger, epsilon=1.0))
+    code, out, _ = run_cli("audit", "ledger", "--ledger", str(ledger), "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["dp"], r["epsilon"], r["max_spent_epsilon"]) for r in rows] == [
+        (False, 0.0, 1.0),
+        (True, 1.0, 1.0),
+    ]
+    assert rows[0]["run_id"] == first.manifest.privacy["ledger"]["run_id"]
+    code, out, _ = run_cli("audit", "ledger", "--ledger", str(ledger))
+    assert code == 0 and len(out.splitlines()) == 3 and "dp" in out.splitlines()[2]

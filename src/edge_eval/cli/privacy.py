@@ -140,3 +140,42 @@ def audit_verify_command(
     if not result.ok:
         failed = [c.name for c in result.checks if c.status.value == "fail"]
         raise AuditFailedError(f"the audit failed: {', '.join(failed)}")
+
+
+@audit_group.command("ledger")
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    envvar="EDGE_EVAL_LEDGER",
+    help="The privacy ledger (default: $EDGE_EVAL_HOME/ledger.sqlite).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, in a list.")
+def audit_ledger_command(ledger: Path | None, as_json: bool) -> None:
+    """List the runs in the privacy ledger: DP or exact, ε and δ spent, budget, worst spend."""
+    from edge_eval.privacy.ledger import PrivacyLedger
+
+    with PrivacyLedger.open(ledger, create=False) as book:
+        runs = book.runs()
+    rows = [
+        {
+            "run_id": r.run_id,
+            "fingerprint": r.fingerprint,
+            "dp": r.dp,
+            "epsilon": r.epsilon,
+            "delta": r.delta,
+            "budget": r.budget,
+            "mechanism": r.parameters.get("mechanism"),
+            "max_spent_epsilon": r.max_spent_epsilon,
+        }
+        for r in runs
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'run':<12} {'kind':<6} {'ε':>6} {'δ':>8} {'budget':>6} {'worst ε now':>11}")
+    for r in rows:
+        kind = "dp" if r["dp"] else "exact"
+        click.echo(
+            f"{r['run_id'][:12]:<12} {kind:<6} {r['epsilon']:>6g} {r['delta']:>8g} "
+            f"{r['budget']:>6g} {r['max_spent_epsilon']:>11g}"
+        )

@@ -346,6 +346,11 @@ class PrivacyLedger:
 
     # --- reading back --------------------------------------------------------------------------
 
+    def runs(self) -> list[LedgerRun]:
+        """Every recorded run, oldest first, with its members' current worst spend."""
+        ids = [r for (r,) in self._db.execute("SELECT run_id FROM runs ORDER BY rowid")]
+        return [run for run in (self.run(i) for i in ids) if run is not None]
+
     def run(self, run_id: str) -> LedgerRun | None:
         """The entry of a run, with the current worst spend of its members."""
         row = self._db.execute(
