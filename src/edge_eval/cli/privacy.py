@@ -156,7 +156,7 @@ def audit_ledger_command(ledger: Path | None, as_json: bool) -> None:
 
     with PrivacyLedger.open(ledger, create=False) as book:
         runs = book.runs()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "run_id": r.run_id,
             "fingerprint": r.fingerprint,
