@@ -63,20 +63,20 @@ def test_secagg_simulation_of_20_clients_decodes_the_exact_merge() -> None:
 
 @pytest.mark.engines
 def test_federated_report_equals_the_single_machine_report(tmp_path: Path) -> None:
-    # 20 clients, each with a slice of the shipped example's first 40 conversations. Batch size 1
+    # 20 clients, each with one of the shipped example's first 20 conversations. Batch size 1
     # makes every turn's score independent of its batch mates (the int8 scorer's are not), so
     # each device scores exactly as the single machine does.
     from edge_eval.scoring import ScoreConfig, score
 
-    lines = EXAMPLE.read_text().splitlines(keepends=True)[:40]
+    lines = EXAMPLE.read_text().splitlines(keepends=True)[:20]
     union = tmp_path / "union.jsonl"
     union.write_text("".join(lines))
     files = []
     for i in range(20):
         f = tmp_path / f"client{i:02d}.jsonl"
-        f.write_text("".join(lines[2 * i : 2 * i + 2]))
+        f.write_text(lines[i])
         files.append(f)
-    config = ScoreConfig(batch_size=1, min_count=5, use_ledger=False)
+    config = ScoreConfig(batch_size=1, min_count=3, use_ledger=False)
     single = score(union, config).report.to_dict()
     federated = score_federated_simulation(files, config, max_turns=16)
     assert federated.clients == 20
