@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EdgeEvalError",
     "ScoreConfig",
+    "ScorePartial",
     "__version__",
     "calibrate_profile",
     "distill_reward_model",
@@ -19,6 +20,7 @@ __all__ = [
     "export_merge",
     "export_onnx",
     "export_reward_onnx",
+    "finalize_report",
     "import_sense7",
     "load_conversations",
     "load_profile",
@@ -28,6 +30,8 @@ __all__ = [
     "quantize_onnx",
     "save_reward_checkpoint",
     "score",
+    "score_federated_simulation",
+    "score_sharded",
     "train_preference_model",
     "validate_conversations",
     "validate_scores",
@@ -38,24 +42,32 @@ from edge_eval.errors import EdgeEvalError
 
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.conversations import load_conversations
+    from edge_eval.engines import score_sharded
+    from edge_eval.engines.federated import score_federated_simulation
     from edge_eval.export.lora import export_lora
     from edge_eval.export.merge import export_merge
     from edge_eval.export.onnx import export_onnx
     from edge_eval.export.reward import export_reward_onnx
     from edge_eval.importers import import_sense7
+    from edge_eval.partial import ScorePartial
     from edge_eval.quantize.gguf import quantize_gguf
     from edge_eval.quantize.onnx import quantize_onnx
+    from edge_eval.report import finalize_report
     from edge_eval.reward import load_reward_model
-    from edge_eval.training.checkpoint import load_reward_checkpoint, save_reward_checkpoint
-    from edge_eval.training.distill import distill_reward_model
-    from edge_eval.training.preference import train_preference_model
     from edge_eval.scoring import ScoreConfig, score, write_score_outputs
     from edge_eval.tasks.calibrate import calibrate_profile
     from edge_eval.tasks.profile import load_profile
+    from edge_eval.training.checkpoint import load_reward_checkpoint, save_reward_checkpoint
+    from edge_eval.training.distill import distill_reward_model
+    from edge_eval.training.preference import train_preference_model
     from edge_eval.validation import validate_conversations, validate_scores
 
 _LAZY = {
     "ScoreConfig": "edge_eval.scoring",
+    "ScorePartial": "edge_eval.partial",
+    "finalize_report": "edge_eval.report",
+    "score_federated_simulation": "edge_eval.engines.federated",
+    "score_sharded": "edge_eval.engines",
     "calibrate_profile": "edge_eval.tasks.calibrate",
     "distill_reward_model": "edge_eval.training.distill",
     "export_lora": "edge_eval.export.lora",

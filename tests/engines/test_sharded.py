@@ -135,3 +135,16 @@ def test_what_a_worker_sends_back_holds_no_text_id_or_path(tmp_path: Path) -> No
     score_sharded(path, CONFIG, EngineConfig(engine="ray"), runner=runner)
     blob = pickle.dumps(sent) + json.dumps([o.partial for o in sent]).encode()
     assert sent and PLANTED.encode() not in blob and str(tmp_path).encode() not in blob
+
+
+def test_the_engines_are_imported_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edge_eval, edge_eval.engines, edge_eval.engines.federated; "
+        "edge_eval.score_sharded; edge_eval.ScorePartial; "
+        "print(sorted(m for m in ('ray', 'distributed', 'dask', 'flwr') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
