@@ -202,3 +202,15 @@ def test_server_and_two_clients_over_loopback_write_the_union_report(tmp_path: P
     assert got == want.report.to_dict()
     manifest = (tmp_path / "out" / "manifest.json").read_text()
     assert "dev_a" not in manifest and "secagg+" in manifest
+
+
+def test_server_and_client_refuse_to_run_without_insecure(run_cli: object, tmp_path: Path) -> None:
+    code, _, err = run_cli("federated", "server", "--out", str(tmp_path / "o"))  # type: ignore[operator]
+    assert code == 2 and "Error: a federated server runs without TLS for now" in err
+    assert "Hint: Pass --insecure" in err
+    f = tmp_path / "c.jsonl"
+    f.write_text(EXAMPLE.read_text().splitlines(keepends=True)[0])
+    code, _, err = run_cli(  # type: ignore[operator]
+        "federated", "client", str(f), "--server", "127.0.0.1:1"
+    )
+    assert code == 2 and "without TLS" in err
