@@ -200,3 +200,17 @@ def test_every_hostile_string_in_valid_fields_is_scored_and_never_written(tmp_pa
     write_score_outputs(result, tmp_path / "out")
     assert [c["status"] for c in result.report.to_dict()["clusters"][:2]] == ["published"] * 2
     _assert_no_marker(*(p.read_text() for p in (tmp_path / "out").iterdir()))
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_deeply_nested_json_is_an_input_error_not_a_crash(tmp_path: Path) -> None:
+    good = {
+        "task": CLUSTERS[0],
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+    }
+    deep = json.dumps(good)[:-1] + ', "meta": ' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}"
+    data = tmp_path / "in.jsonl"
+    data.write_text(deep + "\n" + "[" * 200_000 + "]" * 200_000 + "\n")
+    with pytest.raises(EdgeEvalError) as info:
+        score(data, ScoreConfig(use_ledger=False))
+    assert info.value.message.endswith("line 1: malformed JSON (nested too deeply)")
