@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "DPConfig",
     "EdgeEvalError",
     "ScoreConfig",
     "ScorePartial",
     "__version__",
+    "audit_results",
     "calibrate_profile",
     "distill_reward_model",
     "export_lora",
@@ -22,6 +24,7 @@ __all__ = [
     "export_reward_onnx",
     "finalize_report",
     "import_sense7",
+    "init_keys",
     "load_conversations",
     "load_profile",
     "load_reward_checkpoint",
@@ -50,6 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.export.reward import export_reward_onnx
     from edge_eval.importers import import_sense7
     from edge_eval.partial import ScorePartial
+    from edge_eval.privacy.audit import audit_results
+    from edge_eval.privacy.dp import DPConfig
+    from edge_eval.privacy.signing import init_keys
     from edge_eval.quantize.gguf import quantize_gguf
     from edge_eval.quantize.onnx import quantize_onnx
     from edge_eval.report import finalize_report
@@ -63,6 +69,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.validation import validate_conversations, validate_scores
 
 _LAZY = {
+    "DPConfig": "edge_eval.privacy.dp",
+    "audit_results": "edge_eval.privacy.audit",
+    "init_keys": "edge_eval.privacy.signing",
     "ScoreConfig": "edge_eval.scoring",
     "ScorePartial": "edge_eval.partial",
     "finalize_report": "edge_eval.report",
