@@ -40,6 +40,7 @@ from edge_eval.export.fidelity import (
     figures_to_dict,
 )
 from edge_eval.export.manifest import MANIFEST_NAME, write_artifact_manifest
+from edge_eval.quantize.reward import INT8_RECIPE
 from edge_eval.reward.base import TurnInput
 
 __all__ = [
@@ -88,7 +89,7 @@ class RewardExportConfig:
     adapter: Path | None = None
     """A peft LoRA adapter folder trained on the checkpoint's encoder, or None."""
     precision: RewardPrecision = RewardPrecision.INT8
-    """int8 per-channel dynamic (what ships by default) or fp32."""
+    """int8 (the batch-independent recipe every bundle ships with) or fp32."""
     check: bool = True
     """Run the fidelity gate (``--no-check`` turns it off; the manifest records it)."""
     gate: GateThresholds | None = None
@@ -218,6 +219,7 @@ def _from_checkpoint(
     report: Progress,
 ) -> RewardOnnxArtifact:
     from edge_eval.reward.bundle import load_bundle, write_bundle_json
+    from edge_eval.reward.encoding import TurnEncoder
     from edge_eval.training.checkpoint import (
         load_checkpoint_encoder,
         load_checkpoint_graph,
@@ -229,7 +231,6 @@ def _from_checkpoint(
         graph_scores,
         onnx_raw_scores,
     )
-    from edge_eval.reward.encoding import TurnEncoder
 
     checkpoint = load_reward_checkpoint(source)
     report("loading the torch checkpoint")
@@ -274,7 +275,7 @@ def _from_checkpoint(
             training["encoder_trained"] = True  # the LoRA adapter trained it further
         meta["training"] = dict(
             training,
-            precision="int8 per-channel dynamic" if quantize else "fp32",
+            precision=INT8_RECIPE if quantize else "fp32",
             export={
                 "source": "torch checkpoint",
                 "checkpoint_sha256": checkpoint.sha256,
@@ -373,7 +374,7 @@ def _from_bundle(
     from edge_eval.training.train import quantize_int8
 
     with atomic_directory(out_dir) as staging:
-        report("quantizing to int8 (per-channel dynamic)")
+        report("quantizing to int8 (per-row activations, batch-independent)")
         quantize_int8(bundle.model_file, staging / "model.onnx")
         meta = _bundle_meta(bundle.metadata, adapter_merged=False)
         meta["model"] = "model.onnx"
@@ -384,7 +385,7 @@ def _from_bundle(
                 meta[role] = name
         meta["training"] = dict(
             meta.get("training") or {},
-            precision="int8 per-channel dynamic",
+            precision=INT8_RECIPE,
             export={"source": "fp32 ONNX bundle", "bundle_sha256": bundle.sha256},
         )
         write_bundle_json(staging, meta)

@@ -48,6 +48,7 @@ import numpy as np
 
 from edge_eval.conversations import Conversation, iter_conversations, turn_inputs
 from edge_eval.errors import ConfigError, FidelityError
+from edge_eval.quantize.reward import INT8_RECIPE
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate, load_bundle, write_bundle_json
 from edge_eval.reward.encoding import Sequence3, TurnEncoder, batches
@@ -423,8 +424,8 @@ def cluster_prototypes(
     batch_size: int,
 ) -> tuple[list[str], np.ndarray] | None:
     """Recogniser prototypes (unit-norm mean embedding per task) of labelled conversations."""
-    from edge_eval.training.train import torch_features
     from edge_eval.tasks.recogniser import recogniser_text
+    from edge_eval.training.train import torch_features
 
     rows = [(i, c.task) for i, c in enumerate(conversations) if c.task]
     if not rows:
@@ -762,7 +763,7 @@ def distill_reward_model(
             "train_turns": len(train.turns),
             "train_conversations": len(set(train.groups.tolist())),
             "teacher_unscored_turns": unscored,
-            "precision": "int8 per-channel dynamic" if config.quantize else "fp32",
+            "precision": INT8_RECIPE if config.quantize else "fp32",
             "seed": config.seed,
         }
         write_bundle_json(staging, meta)

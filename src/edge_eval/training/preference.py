@@ -46,8 +46,10 @@ import numpy as np
 
 from edge_eval.conversations import CONTEXT_ROLES, ROLES
 from edge_eval.errors import ConfigError, InputError
+from edge_eval.quantize.reward import INT8_RECIPE
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate, write_bundle_json
+from edge_eval.reward.encoding import TurnEncoder
 from edge_eval.training.distill import (
     Calibration,
     DistillReport,
@@ -59,7 +61,6 @@ from edge_eval.training.distill import (
     load_student_encoder,
     rounded,
 )
-from edge_eval.reward.encoding import TurnEncoder
 
 __all__ = [
     "PAIR_FIELDS",
@@ -549,7 +550,7 @@ def train_preference_model(
             "train_pairs": n,
             "train_conversations": len(group_index),
             "train_pairwise_accuracy": pairwise_accuracy(train_raw[:n], train_raw[n:]),
-            "precision": "int8 per-channel dynamic" if config.quantize else "fp32",
+            "precision": INT8_RECIPE if config.quantize else "fp32",
             "seed": config.seed,
         }
         enough = m >= config.min_count

@@ -12,7 +12,6 @@ default bundle from these pieces; distillation and preference training reuse the
 from __future__ import annotations
 
 import importlib.util
-import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -274,17 +273,15 @@ def export_onnx(graph: Any, path: Path) -> None:
         )
 
 
-def quantize_int8(src: Path, dst: Path) -> None:
-    """onnxruntime dynamic quantization, int8 weights, per output channel."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def quantize_int8(src: Path, dst: Path) -> str:
+    """THE int8 recipe of every reward bundle; returns its label for ``bundle.json``.
 
-    # onnxruntime's quantizer logs a pre-processing suggestion on the root logger.
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
-    finally:
-        logging.disable(previous)
+    Per-row activations x per-channel weights, batch-independent: a turn's score does not move
+    with its batch-mates (:func:`edge_eval.quantize.reward.quantize_reward_int8`).
+    """
+    from edge_eval.quantize.reward import quantize_reward_int8
+
+    return quantize_reward_int8(src, dst).label
 
 
 def cached_hidden_states(
