@@ -1,7 +1,7 @@
 """Agreement with people: every scorer and the trivial baselines on the shared human-rated sets.
 
     PYTHONPATH=src python benchmarks/bench_validity.py [--ee FILE] [--ieval FILE]
-        [--judge-conversations 40] [--no-judge] [--no-fp32] [--json OUT.json]
+        [--judge-conversations 40] [--scorers int8,fp32,v2,judge,baselines] [--json OUT.json]
 
 Prints one Markdown table (the README's): Spearman rho with its seeded bootstrap 95% interval,
 n, MAE and mean bias (mean predicted - mean human) of
@@ -169,8 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ee", type=Path, default=SHARED / "empathetic_exchanges.jsonl")
     parser.add_argument("--ieval", type=Path, default=ROOT / "datasets" / "ieval" / "ieval.jsonl")
     parser.add_argument("--judge-conversations", type=int, default=40)
-    parser.add_argument("--no-judge", action="store_true")
-    parser.add_argument("--no-fp32", action="store_true")
+    parser.add_argument(
+        "--fp32-conversations", type=int, default=0, help="fp32 on the first N only (0: all)"
+    )
+    parser.add_argument(
+        "--scorers",
+        default="int8,fp32,v2,judge,baselines",
+        help="comma list of: int8, fp32, v2, judge, baselines (split a run across machines)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N conversations (smoke runs)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -183,14 +189,20 @@ def main(argv: list[str] | None = None) -> int:
         sets = [s.head(args.limit) for s in sets]
     sources = load_bundle(None).metadata.get("training", {}).get("data", [])
     default_trained_on = {d.get("name") for d in sources if isinstance(d, dict)}
-    trained_on = {"default int8": default_trained_on, "default fp32": default_trained_on}
+    trained_on = {"default int8": default_trained_on}
+    chosen = set(args.scorers.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        scorers: list[tuple[str, Any]] = [("default int8", None)]
-        if not args.no_fp32:
+        scorers: list[tuple[str, Any]] = []
+        if "int8" in chosen:
+            scorers.append(("default int8", None))
+        if "fp32" in chosen:
             fp32 = fp32_default(Path(tmp))
             if fp32 is not None:
-                scorers.append(("default fp32", fp32))
-        if OLD_V2.is_dir():
+                label = "default fp32"
+                if args.fp32_conversations:
+                    label += f" (first {args.fp32_conversations} conversations)"
+                scorers.append((label, fp32))
+        if "v2" in chosen and OLD_V2.is_dir():
             scorers.append(("old v2 default (int8)", OLD_V2))
         rows: dict[str, dict[str, Any]] = {}
         speeds: dict[str, float] = {}
@@ -199,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[label] = {}
             total_turns, total_s = 0, 0.0
             for data in sets:
+                if label.startswith("default fp32") and args.fp32_conversations:
+                    data = data.head(args.fp32_conversations)
                 start = time.perf_counter()
                 values = np.asarray(model.score_turns(data.turns), dtype=np.float64)
                 total_s += time.perf_counter() - start
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows[label][data.name] = figures(data, values, scale=True)
             speeds[label] = total_turns / total_s
             print(f"scored: {label}", file=sys.stderr, flush=True)
-        gguf = None if args.no_judge else smollm2()
+        gguf = smollm2() if "judge" in chosen else None
         if gguf is not None:
             judge = load_reward_model(f"gguf:{gguf}")
             label = f"SmolLM2-135M judge (first {args.judge_conversations} conversations)"
@@ -221,10 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows[label][data.name] = figures(sub, values, scale=True)
             speeds[label] = total_turns / total_s
             print("scored: judge", file=sys.stderr, flush=True)
-        for label, fn in (
+        baselines = (
             ("response length in words", lambda t: float(len(t.response.split()))),
             ("contains '?'", lambda t: float("?" in t.response)),
-        ):
+        )
+        for label, fn in baselines if "baselines" in chosen else ():
             rows[label] = {
                 d.name: figures(d, np.array([fn(t) for t in d.turns]), scale=False) for d in sets
             }
@@ -242,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for data in sets:
             cell = fmt(per_set.get(data.name))
-            if data.name in trained_on.get(label, set()):
+            if data.name in trained_on.get(label.split(" (")[0].replace("fp32", "int8"), set()):
                 cell += " (in-sample: trained on it)"
             cells.append(cell)
         speed = f"{speeds[label]:.2f}" if label in speeds else "–"

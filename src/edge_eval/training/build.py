@@ -175,7 +175,7 @@ def build_default_bundle(
     config: BuildConfig = BuildConfig(),
     *,
     measure: Mapping[str, Path] | None = None,
-    quantize: Callable[[Path, Path], None] | None = None,
+    quantize: Callable[[Path, Path], object] | None = None,
     progress: Callable[[str], None] | None = None,
     torch_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -276,8 +276,10 @@ def build_default_bundle(
         fp32 = staging / "fp32.onnx"
         export_onnx(graph, fp32)
         model_name = "model.onnx"
+        precision = "fp32"
         if config.quantize:
-            quantize(fp32, staging / model_name)
+            recipe = quantize(fp32, staging / model_name)
+            precision = recipe if isinstance(recipe, str) else "int8"
         else:
             shutil.copyfile(fp32, staging / model_name)
         shutil.copyfile(folder / "tokenizer.json", staging / "tokenizer.json")
@@ -320,7 +322,7 @@ def build_default_bundle(
                 "rated_turns": len(rated.turns),
                 "train_turns": len(train.turns),
                 "train_conversations": len(train.conversations),
-                "precision": "int8" if config.quantize else "fp32",
+                "precision": precision,
                 "seed": config.seed,
             },
         }
@@ -351,16 +353,13 @@ def build_default_bundle(
         for label, path in sorted(measure.items()):
             unseen = labelled_turns(path)
             scores = shipped.score_turns(unseen.turns)
-            scores_fp32 = reference.score_turns(unseen.turns)
             unseen_words = np.asarray([len(t.response.split()) for t in unseen.turns], float)
             human[label] = {
                 "label": MEASURE_LABELS[label],
                 "level": "turn",
                 "protocol": "unseen",
                 **_agreement(unseen.labels, scores, unseen_words, config.seed),
-                "fp32_spearman": float(spearman(unseen.labels, scores_fp32)),
             }
-            int8_vs_fp32[f"{label}_spearman"] = float(spearman(scores, scores_fp32))
             say(f"{label}: rho {human[label]['spearman']:.3f} (n {len(scores)})")
         (staging / "model.onnx.fp32").unlink()
         fp32.unlink()
