@@ -112,14 +112,16 @@ def test_scoring_a_file_loads_no_training_module(tmp_path: Path) -> None:
         "import json, sys\n"
         "from edge_eval.cli.main import main\n"
         "try:\n"
-        "    main(['score', sys.argv[1], '--out', sys.argv[2], '--min-count', '1'])\n"
+        "    main(['score', sys.argv[1], '--out', sys.argv[2]])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('edge_eval'))))\n"
     )
     out = tmp_path / "out"
+    src = tmp_path / "some.jsonl"
+    src.write_text("".join(EXAMPLE.read_text(encoding="utf-8").splitlines(True)[:30]))
     result = subprocess.run(
-        [sys.executable, "-c", code, str(EXAMPLE), str(out)],
+        [sys.executable, "-c", code, str(src), str(out)],
         capture_output=True,
         text=True,
         timeout=600,
