@@ -6,11 +6,13 @@ tried for the reward encoder (MiniLM-L6 + mean-pool + linear head):
 
 - torch fp32 (the reference), onnxruntime fp32, and onnxruntime fp32 after the transformer
   fusion pass (fused attention, skip-layer-norm, bias-gelu);
-- dynamic int8 per-channel with signed weights (the shipped recipe), with unsigned weights, and
+- the shipped recipe: int8 per-row activations x per-channel weights (batch-independent,
+  :mod:`edge_eval.quantize.reward`);
+- dynamic int8 per-channel with signed weights (the v2 recipe), with unsigned weights, and
   after fusion (QAttention);
 - static int8 (QDQ, min-max calibrated on other turns), which would make a turn's score
   independent of its batch-mates;
-- the shipped recipe at batch size 1 (no batch-mates either).
+- the v2 recipe at batch size 1 (no batch-mates either).
 
 All variants run the same turns, encoded exactly as `edge-eval score` encodes them (the default
 bundle's tokenizer and template, length-sorted batches of 32), one after the other in this
@@ -126,8 +128,17 @@ def build_variants(tmp: Path, calibration: Feeds) -> tuple[Any, dict[str, Path]]
     paths["fp32 fused"] = tmp / "fp32_fused.onnx"
     fused.save_model_to_file(str(paths["fp32 fused"]))
     float_type = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    paths["int8 dynamic, s8 weights (shipped)"] = tmp / "int8.onnx"
-    train.quantize_int8(paths["fp32"], paths["int8 dynamic, s8 weights (shipped)"])
+    paths["int8 per-row activations (shipped, batch-independent)"] = tmp / "int8_rows.onnx"
+    train.quantize_int8(
+        paths["fp32"], paths["int8 per-row activations (shipped, batch-independent)"]
+    )
+    paths["int8 dynamic, s8 weights (the v2 recipe)"] = tmp / "int8.onnx"
+    quantize_dynamic(
+        str(paths["fp32"]),
+        str(paths["int8 dynamic, s8 weights (the v2 recipe)"]),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+    )
     paths["int8 dynamic, u8 weights"] = tmp / "int8_u8.onnx"
     quantize_dynamic(
         str(paths["fp32"]),
@@ -193,8 +204,8 @@ def main() -> None:
         runs.append(("torch fp32 (reference)", torch_run, feeds))
         for name, path in paths.items():
             runs.append((f"onnxruntime {name}", ort_runner(path), feeds))
-        shipped = paths["int8 dynamic, s8 weights (shipped)"]
-        runs.append(("onnxruntime int8 shipped recipe, batch size 1", ort_runner(shipped), single))
+        dynamic = paths["int8 dynamic, s8 weights (the v2 recipe)"]
+        runs.append(("onnxruntime int8 v2 recipe, batch size 1", ort_runner(dynamic), single))
         runs.append(
             (
                 "shipped default bundle model.onnx (fine-tuned weights)",
