@@ -34,13 +34,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.reward.base import RewardModel
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_MIN_COUNT",
+    "Baseline",
     "LevelAgreement",
+    "LevelPanel",
     "ValidationReport",
     "accuracy",
     "bootstrap_ci",
     "compare_level",
     "conversation_pairs",
+    "panel_level",
+    "turn_baseline_features",
     "macro_f1",
     "mean_absolute_error",
     "rank_average",
@@ -55,6 +60,11 @@ __all__ = [
 DEFAULT_MIN_COUNT = 11
 #: The rating scale of per-turn and perceived empathy.
 SCALE = (1, 5)
+#: Trivial baselines the validity panel sets beside every scorer (fixed label -> what it is).
+BASELINES = {
+    "length_words": "response length in words",
+    "question_mark": "contains '?'",
+}
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -255,6 +265,107 @@ def compare_level(
     )
 
 
+# --------------------------------------------------------------------------- the panel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Baseline:
+    """Spearman's rho of a trivial feature with the same human labels (a scorer must beat it).
+
+    Attributes:
+        name: a key of :data:`BASELINES`.
+        spearman: rho of the feature with the labels (NaN if either side is constant).
+        spearman_ci: seeded percentile bootstrap interval of rho.
+    """
+
+    name: str
+    spearman: float
+    spearman_ci: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spearman": _finite_or_none(self.spearman),
+            "spearman_ci": [_finite_or_none(v) for v in self.spearman_ci],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LevelPanel:
+    """What the validity panel adds to a level: calibration and the trivial baselines.
+
+    Attributes:
+        n: pairs compared (the same as the level's).
+        bias: mean predicted minus mean human rating (the gap d - p is absolute: scale matters).
+        mean_human: mean human rating.
+        mean_predicted: mean model score.
+        baselines: :data:`BASELINES` on the same labels, in that order.
+    """
+
+    n: int
+    bias: float
+    mean_human: float
+    mean_predicted: float
+    baselines: tuple[Baseline, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "bias": _finite_or_none(self.bias),
+            "mean_human": _finite_or_none(self.mean_human),
+            "mean_predicted": _finite_or_none(self.mean_predicted),
+            "baselines": {b.name: b.to_dict() for b in self.baselines},
+        }
+
+
+def turn_baseline_features(responses: Sequence[str]) -> dict[str, np.ndarray]:
+    """The :data:`BASELINES` of each response text: word count and whether it has a '?'."""
+    return {
+        "length_words": np.asarray([len(r.split()) for r in responses], dtype=np.float64),
+        "question_mark": np.asarray([float("?" in r) for r in responses], dtype=np.float64),
+    }
+
+
+def panel_level(
+    human: ArrayLike,
+    model: ArrayLike,
+    features: dict[str, ArrayLike],
+    *,
+    min_count: int = DEFAULT_MIN_COUNT,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> LevelPanel | None:
+    """Bias and the baselines of one level, on exactly the pairs :func:`compare_level` keeps."""
+    h = np.asarray(human, dtype=np.float64).reshape(-1)
+    m = np.asarray(model, dtype=np.float64).reshape(-1)
+    keep = np.isfinite(h) & np.isfinite(m)
+    if int(keep.sum()) < min_count:
+        return None
+    h, m = h[keep], m[keep]
+    baselines = []
+    for name in BASELINES:
+        if name not in features:
+            continue
+        f = np.asarray(features[name], dtype=np.float64).reshape(-1)
+        if f.shape != keep.shape:
+            raise ValueError(f"baseline {name} has {f.size} values for {keep.size} items")
+        f = f[keep]
+        baselines.append(
+            Baseline(
+                name=name,
+                spearman=spearman(h, f),
+                spearman_ci=bootstrap_ci(spearman, h, f, n_boot=n_boot, seed=seed, level=level),
+            )
+        )
+    return LevelPanel(
+        n=int(h.size),
+        bias=float(m.mean() - h.mean()),
+        mean_human=float(h.mean()),
+        mean_predicted=float(m.mean()),
+        baselines=tuple(baselines),
+    )
+
+
 # --------------------------------------------------------------------------- both levels
 
 
@@ -269,6 +380,8 @@ class ValidationReport:
         min_count: the privacy threshold applied to both levels.
         privacy_record: under differential privacy (``validate --epsilon``), what the release
             spent (see :mod:`edge_eval.privacy.dp_validation`); never in :meth:`to_dict`.
+        turn_panel, conversation_panel: bias and trivial baselines of each level (the
+            validity panel), when the baseline features were given; never in :meth:`to_dict`.
     """
 
     turn: LevelAgreement | None
@@ -276,12 +389,23 @@ class ValidationReport:
     turns_unscored: int = 0
     min_count: int = DEFAULT_MIN_COUNT
     privacy_record: dict[str, Any] | None = None
+    turn_panel: LevelPanel | None = None
+    conversation_panel: LevelPanel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly ``{"turn": {...} | null, "conversation": {...} | null}``."""
         return {
             "turn": None if self.turn is None else self.turn.to_dict(),
             "conversation": None if self.conversation is None else self.conversation.to_dict(),
+        }
+
+    def panel_dict(self) -> dict[str, Any]:
+        """Bias and baselines per level: ``{"turn": {...} | null, "conversation": ...}``."""
+        return {
+            "turn": None if self.turn_panel is None else self.turn_panel.to_dict(),
+            "conversation": (
+                None if self.conversation_panel is None else self.conversation_panel.to_dict()
+            ),
         }
 
 
@@ -329,6 +453,7 @@ def validate_scores(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    turn_features: dict[str, ArrayLike] | None = None,
 ) -> ValidationReport:
     """Compare model scores with human labels on both levels, with the privacy gate.
 
@@ -339,6 +464,9 @@ def validate_scores(
         conv_human: conversation-level human rating (``perceived_empathy``; NaN where absent).
         min_count: the privacy threshold k; a level with fewer pairs is withheld (``None``).
         n_boot, seed, level: the bootstrap's resamples, seed and interval level.
+        turn_features: the :data:`BASELINES` of each turn (:func:`turn_baseline_features`);
+            given, the report carries the validity panel (bias, baselines). A conversation's
+            feature is the mean over its turns, as its model score is.
     """
     th = np.asarray(turn_human, dtype=np.float64).reshape(-1)
     tm = np.asarray(turn_model, dtype=np.float64).reshape(-1)
@@ -351,11 +479,27 @@ def validate_scores(
         "seed": seed,
         "level": level,
     }
+    turn_panel = conversation_panel = None
+    if turn_features is not None:
+        tc = np.asarray(turn_conv, dtype=np.int64).reshape(-1)
+        n_conv = np.asarray(conv_human).reshape(-1).size
+        conv_features = {}
+        for name, values in turn_features.items():
+            v = np.asarray(values, dtype=np.float64).reshape(-1)
+            counts = np.bincount(tc, minlength=n_conv)
+            sums = np.bincount(tc, weights=v, minlength=n_conv)
+            conv_features[name] = np.divide(
+                sums, counts, out=np.full(n_conv, np.nan), where=counts > 0
+            )
+        turn_panel = panel_level(th, tm, turn_features, **options)
+        conversation_panel = panel_level(conv_h, conv_m, conv_features, **options)
     return ValidationReport(
         turn=compare_level(th, tm, **options),
         conversation=compare_level(conv_h, conv_m, **options),
         turns_unscored=int(np.sum(np.isfinite(th) & ~np.isfinite(tm))),
         min_count=min_count,
+        turn_panel=turn_panel,
+        conversation_panel=conversation_panel,
     )
 
 
@@ -390,6 +534,8 @@ def validate_conversations(
     turn_model: list[float] = []
     turn_conv: list[int] = []
     conv_human: list[float] = []
+    lengths: list[float] = []
+    questions: list[float] = []
     pending: list[Any] = []
 
     def flush() -> None:
@@ -419,6 +565,8 @@ def validate_conversations(
         for message, turn in zip(conv.assistant_turns, turn_inputs(conv), strict=True):
             turn_human.append(float("nan") if message.empathy is None else float(message.empathy))
             turn_conv.append(row)
+            lengths.append(float(len(turn.response.split())))
+            questions.append(float("?" in turn.response))
             pending.append(turn)
         if len(pending) >= batch_size:
             flush()
@@ -446,4 +594,5 @@ def validate_conversations(
         min_count=min_count,
         n_boot=n_boot,
         seed=seed,
+        turn_features={"length_words": lengths, "question_mark": questions},
     )

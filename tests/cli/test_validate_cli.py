@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,20 @@ def test_validate_json_exact(tmp_path: Path, run_cli: RunCli, echo_model: list) 
             "within1": 1.0,
         },
         "conversation": None,
+        "panel": {  # beside today's keys: bias and the trivial baselines
+            "turn": {
+                "n": 12,
+                "bias": 0.0,
+                "mean_human": 3.0,
+                "mean_predicted": 3.0,
+                # every reply has 3 words and no '?': constant, so rho is undefined
+                "baselines": {
+                    "length_words": {"spearman": None, "spearman_ci": [None, None]},
+                    "question_mark": {"spearman": None, "spearman_ci": [None, None]},
+                },
+            },
+            "conversation": None,
+        },
     }
     assert echo_model == [(None, {"device": "auto", "batch_size": 32})]
     assert PLANT not in out + err and str(src) not in out + err
@@ -128,6 +143,81 @@ def test_validate_conversation_level_and_text(
     assert rows[3][21:44] == f"{rho:<23}"
     assert rows[3][44:49] == "0.250"  # MAE, then its interval
     assert rows[3].endswith(f"{9 / 12:>9.3f}{conv['macro_f1']:>10.3f}{1:>10.3f}")
+
+
+def _panel_line(i: int) -> str:
+    """Conversation i of the hand-computed panel file: one turn, label 1 + 0.25 i."""
+    label = 1 + 0.25 * i
+    words = ["word"] * (12 - i)  # length in words: 13 - i, falling as the label rises
+    if i >= 6:
+        words[0] = "word?"  # the last six contain a question mark
+    reply = " ".join([*words, f"{label + 0.5}"])  # the echo model scores label + 0.5
+    return json.dumps(
+        {
+            "id": PLANT,
+            "messages": [
+                {"role": "user", "content": PLANT},
+                {"role": "assistant", "content": reply, "empathy": label},
+            ],
+        }
+    )
+
+
+def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: list) -> None:
+    src = _write(tmp_path / "c.jsonl", [_panel_line(i) for i in range(12)])
+    code, out, err = run_cli("validate", str(src), "--json", "--n-boot", "200")
+    assert code == 0, err
+    data = json.loads(out)
+    assert list(data) == ["turn", "conversation", "panel"]
+    for level in ("turn", "conversation"):  # one turn per conversation: both levels agree
+        assert data[level]["n"] == 12
+        assert data[level]["spearman"] == pytest.approx(1.0)
+        assert data[level]["mae"] == pytest.approx(0.5)
+        panel = data["panel"][level]
+        assert panel["n"] == 12
+        assert panel["bias"] == pytest.approx(0.5)  # every score is its label + 0.5
+        assert panel["mean_human"] == pytest.approx(1 + 0.25 * 5.5)
+        assert panel["mean_predicted"] == pytest.approx(1.5 + 0.25 * 5.5)
+        length = panel["baselines"]["length_words"]
+        assert length["spearman"] == pytest.approx(-1.0)  # shorter replies, higher labels
+        assert length["spearman_ci"] == [-1.0, -1.0]
+        # labels ranked 1..12 vs '?' ranks 3.5 (x6) and 9.5 (x6): cov 108, var 143 and 108
+        question = panel["baselines"]["question_mark"]
+        assert question["spearman"] == pytest.approx(108 / math.sqrt(143 * 108))
+        low, high = question["spearman_ci"]
+        assert low <= question["spearman"] <= high
+
+    code, out, err = run_cli("validate", str(src), "--n-boot", "200")
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[3] == " " * 21 + "bias +0.500 (mean predicted 2.875, people 2.375)"
+    assert rows[4].startswith(
+        " " * 21 + "baseline: response length in words  -1.000 [-1.00, -1.00]"
+    )
+    assert rows[4].endswith("scorer +2.000")
+    assert rows[5].startswith(" " * 21 + "baseline: contains '?'")
+    assert rows[5].endswith(f"scorer {1 - 108 / math.sqrt(143 * 108):+.3f}")
+    assert rows[6].startswith("conversation     12  ")
+    assert PLANT not in out + err and str(src) not in out + err
+
+
+def test_validate_several_files_numbered_never_named(
+    tmp_path: Path, run_cli: RunCli, echo_model: list
+) -> None:
+    first = _write(tmp_path / "a.jsonl", [_panel_line(i) for i in range(12)])
+    second = _write(
+        tmp_path / "b.jsonl", [_conv([(v, v), (6 - v, 6 - v)]) for v in (1, 2, 3, 4, 5, 2)]
+    )
+    code, out, err = run_cli("validate", str(first), str(second), "--json", "--n-boot", "50")
+    assert code == 0, err
+    data = json.loads(out)
+    assert list(data) == ["inputs"] and len(data["inputs"]) == 2
+    assert data["inputs"][0]["panel"]["turn"]["bias"] == pytest.approx(0.5)
+    assert data["inputs"][1]["turn"]["n"] == 12 and data["inputs"][1]["conversation"] is None
+    code, out, err = run_cli("validate", str(first), str(second), "--n-boot", "50")
+    assert code == 0, err
+    assert out.splitlines()[0] == "Input 1 of 2" and "Input 2 of 2" in out.splitlines()
+    assert str(first) not in out + err and str(second) not in out + err and PLANT not in out
 
 
 def test_validate_bad_input_names_line_not_content(

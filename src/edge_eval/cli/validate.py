@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from edge_eval.cli.privacy import dp_options
 from edge_eval.conversations import OnError
-from edge_eval.validation import ValidationReport
+from edge_eval.validation import BASELINES, LevelPanel, ValidationReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.privacy.dp import DPConfig
+    from edge_eval.reward.base import RewardModel
 
 _ON_ERROR = click.option(
     "--on-error",
@@ -34,7 +35,9 @@ _MIN_COUNT = click.option(
 
 
 @click.command("validate")
-@click.argument("conversations", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "conversations", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
 @click.option(
     "--model",
     envvar="EDGE_EVAL_MODEL",
@@ -55,7 +58,7 @@ _MIN_COUNT = click.option(
 @dp_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def validate_command(
-    conversations: Path,
+    conversations: tuple[Path, ...],
     model: str | None,
     device: str,
     on_error: str,
@@ -69,32 +72,69 @@ def validate_command(
     ledger: Path | None,
     as_json: bool,
 ) -> None:
-    """Compare a reward model with the human labels in CONVERSATIONS (JSONL).
+    """Compare a reward model with the human labels in each CONVERSATIONS file (JSONL).
 
     Per assistant turn (`empathy`) and per conversation (`perceived_empathy`, else the mean of
-    its turn labels): Spearman rho and MAE with seeded bootstrap 95% intervals, and accuracy,
-    macro-F1 and within-1 accuracy on rounded 1-5 labels. A level with fewer than --min-count
-    labelled items is withheld (null).
+    its turn labels): Spearman rho and MAE with seeded bootstrap 95% intervals, accuracy,
+    macro-F1 and within-1 accuracy on rounded 1-5 labels, the mean bias (mean predicted - mean
+    human), and beside them the trivial baselines on the same labels (response length in words;
+    contains '?'), each with its interval. A level with fewer than --min-count labelled items is
+    withheld (null). Files are numbered in the order given; their paths are never printed.
     """
-    from edge_eval.conversations import LoadStats
     from edge_eval.reward import load_reward_model
-    from edge_eval.validation import validate_conversations
 
     dp = _dp_config(epsilon, delta, budget)
     scorer = load_reward_model(model, device=device, batch_size=batch_size)
+    results = []
+    for number, path in enumerate(conversations, start=1):
+        report = _validate_file(
+            path, scorer, number, len(conversations), dp=dp, budget=budget, ledger=ledger,
+            on_error=on_error, min_count=min_count, n_boot=n_boot, seed=seed,
+            batch_size=batch_size,
+        )  # fmt: skip
+        results.append(report)
+    if as_json:
+        outs = [_json_of(report, dp) for report in results]
+        click.echo(json.dumps(outs[0] if len(outs) == 1 else {"inputs": outs}, indent=2))
+        return
+    for number, report in enumerate(results, start=1):
+        if len(results) > 1:
+            click.echo(f"{'' if number == 1 else chr(10)}Input {number} of {len(results)}")
+        click.echo(render_validation(report, seed=seed))
+    if dp is None:
+        click.echo("privacy: NOT differentially private (exact figures; levels under k withheld)")
+    else:
+        click.echo(
+            f"privacy: differentially private (ε = {dp.epsilon:g}"
+            + (f", δ = {dp.delta:g}" if dp.delta else "")
+            + f", {dp.mechanism} noise per conversation); Spearman and macro-F1 withheld"
+        )
+
+
+def _validate_file(
+    path: Path,
+    scorer: RewardModel,
+    number: int,
+    total: int,
+    *,
+    dp: DPConfig | None,
+    budget: float,
+    ledger: Path | None,
+    **options: Any,
+) -> ValidationReport:
+    """One file through :func:`validate_conversations` (the ledger under DP); notes to stderr."""
+    from edge_eval.conversations import LoadStats
+    from edge_eval.validation import validate_conversations
+
     stats = LoadStats()
     digests: list[bytes] | None = [] if dp is not None else None
     report = validate_conversations(
-        conversations,
+        path,
         scorer,
-        on_error=on_error,
-        min_count=min_count,
-        n_boot=n_boot,
-        seed=seed,
-        batch_size=batch_size,
         stats=stats,
         dp=dp,
         digests=digests,
+        **options,  # type: ignore[arg-type]
     )
     if dp is not None:
         from edge_eval.privacy.ledger import charge_dp_run
@@ -105,45 +145,43 @@ def validate_command(
             epsilon=dp.epsilon,
             delta=dp.delta,
             budget=budget,
-            min_count=min_count,
+            min_count=options["min_count"],
             mechanism=dp.mechanism,
             path=ledger,
         )
+    which = f"Input {number}: " if total > 1 else ""
     if stats.n_skipped:
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items()))
-        click.echo(f"Skipped {stats.n_skipped} line(s) ({detail}).", err=True)
+        click.echo(f"{which}Skipped {stats.n_skipped} line(s) ({detail}).", err=True)
     if report.turns_unscored:
         click.echo(
-            f"{report.turns_unscored} labelled turn(s) could not be scored and were left out.",
+            f"{which}{report.turns_unscored} labelled turn(s) could not be scored and were "
+            "left out.",
             err=True,
         )
     judge = getattr(scorer, "stats", None)  # the GGUF judge's counts, when it was the scorer
     if judge is not None and (judge.unscored or judge.context_trimmed):
         click.echo(
-            f"Judge: {judge.too_long} turn(s) too long for its context, {judge.failed} failed, "
-            f"{judge.context_trimmed} scored after dropping their oldest context.",
+            f"{which}Judge: {judge.too_long} turn(s) too long for its context, {judge.failed} "
+            f"failed, {judge.context_trimmed} scored after dropping their oldest context.",
             err=True,
         )
-    if as_json:
-        out = report.to_dict()
-        if dp is not None:  # the key appears only under DP: exact output is unchanged
-            out["differential_privacy"] = {
-                "epsilon": dp.epsilon,
-                "delta": dp.delta,
-                "mechanism": dp.mechanism,
-                "withheld": ["spearman", "macro_f1"],
-            }
-        click.echo(json.dumps(out, indent=2))
-        return
-    click.echo(render_validation(report, seed=seed))
-    if dp is None:
-        click.echo("privacy: NOT differentially private (exact figures; levels under k withheld)")
+    return report
+
+
+def _json_of(report: ValidationReport, dp: DPConfig | None) -> dict[str, Any]:
+    """Today's keys exactly, and beside them the panel (exact runs) or the DP note."""
+    out = report.to_dict()
+    if dp is not None:  # the key appears only under DP: exact output is unchanged
+        out["differential_privacy"] = {
+            "epsilon": dp.epsilon,
+            "delta": dp.delta,
+            "mechanism": dp.mechanism,
+            "withheld": ["spearman", "macro_f1"],
+        }
     else:
-        click.echo(
-            f"privacy: differentially private (ε = {dp.epsilon:g}"
-            + (f", δ = {dp.delta:g}" if dp.delta else "")
-            + f", {dp.mechanism} noise per conversation); Spearman and macro-F1 withheld"
-        )
+        out["panel"] = report.panel_dict()
+    return out
 
 
 def _dp_config(epsilon: float | None, delta: float, budget: float) -> DPConfig | None:
@@ -187,7 +225,30 @@ def render_validation(report: ValidationReport, *, seed: int) -> str:
             f"{_with_ci(level.mae, level.mae_ci):<20}{_fmt(level.accuracy):>9}"
             f"{_fmt(level.macro_f1):>10}{_fmt(level.within1):>10}"
         )
+        panel = report.turn_panel if name == "turn" else report.conversation_panel
+        if panel is not None:
+            lines += _panel_lines(panel, level.spearman)
     return "\n".join(lines)
+
+
+def _panel_lines(panel: LevelPanel, rho: float) -> list[str]:
+    """Bias, then each trivial baseline's rho and how far the scorer is above it."""
+    lines = [
+        f"{'':<21}bias {_signed(panel.bias)} (mean predicted {_fmt(panel.mean_predicted)}, "
+        f"people {_fmt(panel.mean_human)})"
+    ]
+    for baseline in panel.baselines:
+        label = f"baseline: {BASELINES[baseline.name]}"
+        above = rho - baseline.spearman
+        lines.append(
+            f"{'':<21}{label:<36}{_with_ci(baseline.spearman, baseline.spearman_ci):<23}"
+            f"scorer {_signed(above)}"
+        )
+    return lines
+
+
+def _signed(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:+.3f}"
 
 
 @click.command("calibrate")
