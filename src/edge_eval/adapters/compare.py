@@ -213,9 +213,9 @@ def compare_systems(config: CompareConfig, *, progress: Progress | None = None) 
         for i in range(config.conversations)
     }
     keys = list(scripts)
-    routable = sorted(adapters) if needs_adapters else list(clusters)
-    cache_key = _cache_key(config, clusters, base, adapters, scenarios.sha256)
-    cached = _read_cache(config.cache, cache_key)
+    routable = sorted(adapters) if needs_adapters else sorted(clusters)
+    cache_key = _cache_key(config, clusters, base, routable, scenarios.sha256)
+    cached = _read_cache(config.cache, cache_key, adapters)
     if "routing" in cached:
         routed = {(c, int(i)): r for c, i, r in cached["routing"]}
     elif config.route:
@@ -256,7 +256,7 @@ def compare_systems(config: CompareConfig, *, progress: Progress | None = None) 
             tick,
         )
         if config.cache is not None:
-            _write_cache(config.cache, cache_key, routed, system, generated[system])
+            _write_cache(config.cache, cache_key, routed, system, adapters, generated[system])
     gen_seconds = time.monotonic() - gen_started
 
     score_started = time.monotonic()
@@ -320,9 +320,10 @@ def _cache_key(
     config: CompareConfig,
     clusters: tuple[str, ...],
     base: Path,
-    adapters: dict[str, Path],
+    routable: list[str],
     scenarios_sha: str,
 ) -> str:
+    """What every system's generations depend on (users, sampling, base, routing targets)."""
     import hashlib
 
     settings = {
@@ -331,16 +332,25 @@ def _cache_key(
         "turns": config.turns,
         "seed": config.seed,
         "route": config.route,
+        "routable": list(routable),
         "base": sha256_file(base),
-        "adapters": {c: sha256_file(p) for c, p in sorted(adapters.items())},
         "scenarios": scenarios_sha,
         "generation": config.generation.to_dict(),
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def _read_cache(folder: Path | None, key: str) -> dict[str, Any]:
-    """``{"routing": [...], system: [conversation, ...]}`` for a matching cache, else ``{}``."""
+def _system_key(system: System, adapters: dict[str, Path]) -> str:
+    """What one system adds: the adapters' hashes for ``adapter``, nothing for the others."""
+    if system is not System.ADAPTER:
+        return system.value
+    return (
+        system.value + ":" + ",".join(f"{c}={sha256_file(p)}" for c, p in sorted(adapters.items()))
+    )
+
+
+def _read_cache(folder: Path | None, key: str, adapters: dict[str, Path]) -> dict[str, Any]:
+    """``{"routing": [...], system: [conversation, ...]}`` from a matching cache, else ``{}``."""
     if folder is None:
         return {}
     path = Path(folder) / "compare-cache.json"
@@ -352,7 +362,8 @@ def _read_cache(folder: Path | None, key: str) -> dict[str, Any]:
     out: dict[str, Any] = {"routing": data["routing"]}
     for system in System:
         file = Path(folder) / f"{system.value}.jsonl"
-        if system.value in data.get("systems", []) and file.is_file():
+        same = data.get("systems", {}).get(system.value) == _system_key(system, adapters)
+        if same and file.is_file():
             lines = file.read_text(encoding="utf-8").splitlines()
             out[system.value] = [json.loads(line) for line in lines if line.strip()]
     return out
@@ -363,6 +374,7 @@ def _write_cache(
     key: str,
     routed: dict[tuple[str, int], str],
     system: System,
+    adapters: dict[str, Path],
     conversations: list[dict[str, Any]],
 ) -> None:
     from edge_eval._io import atomic_write_text
@@ -376,9 +388,9 @@ def _write_cache(
     path = folder / "compare-cache.json"
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     if data.get("key") != key:
-        data = {"key": key, "systems": []}
+        data = {"key": key, "systems": {}}
     data["routing"] = [[c, i, r] for (c, i), r in sorted(routed.items())]
-    data["systems"] = sorted(set(data["systems"]) | {system.value})
+    data["systems"][system.value] = _system_key(system, adapters)
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 

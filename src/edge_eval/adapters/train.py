@@ -217,8 +217,6 @@ def _top_logps(base_model: Any, first_layer: int, rows: Sequence[_Row]) -> Any:
     """Completion log-probs of ``rows`` through the layers from ``first_layer`` up (with grad)."""
     import torch
 
-    from edge_eval.adapters.dpo import logprobs_from_logits
-
     width = max(len(r.ids) for r in rows)
     dim = rows[0].hidden.shape[-1]
     hidden = torch.zeros((len(rows), width, dim), dtype=rows[0].hidden.dtype)
@@ -235,8 +233,13 @@ def _top_logps(base_model: Any, first_layer: int, rows: Sequence[_Row]) -> Any:
         # no attention mask: the causal SDPA path; right padding never reaches a real token
         out = layer(h, attention_mask=None, position_ids=positions, position_embeddings=rotary)
         h = out[0] if isinstance(out, tuple) else out
-    logits = base_model.lm_head(inner.norm(h))
-    return logprobs_from_logits(logits, ids, completion)
+    # logits only where a completion token is predicted: the 49k-wide head is most of a step
+    rows_at, cols_at = torch.nonzero(completion[:, 1:], as_tuple=True)
+    logits = base_model.lm_head(inner.norm(h)[rows_at, cols_at])
+    token_logp = -torch.nn.functional.cross_entropy(
+        logits.float(), ids[rows_at, cols_at + 1], reduction="none"
+    )
+    return torch.zeros(len(rows), dtype=token_logp.dtype).index_add(0, rows_at, token_logp)
 
 
 def _check_tokenization(base: Path, tokenizer: Any, prompts: Sequence[str]) -> dict[str, Any]:
