@@ -440,7 +440,11 @@ def score(
         described = model.describe()
         partial = partial_from_table(table, partial_header(profile))
         report = finalize_report(
-            partial, model_kind=model.kind, privacy=privacy, baseline=baseline_report
+            partial,
+            model_kind=model.kind,
+            privacy=privacy,
+            baseline=baseline_report,
+            scorer_validity=model_validity(model),
         )
     privacy_block = privacy.manifest_dict(report.privacy_record)
     if digests is not None:
@@ -483,6 +487,15 @@ def score(
         skipped=skipped,
         recognised=recognised,
     )
+
+
+def model_validity(model: RewardModel) -> tuple[dict[str, Any], ...]:
+    """The scorer's measured agreement with people, from its bundle (none for a GGUF judge)."""
+    from edge_eval.reward.bundle import scorer_validity
+
+    bundle = getattr(model, "bundle", None)
+    meta = getattr(bundle, "metadata", None)
+    return scorer_validity(meta) if isinstance(meta, dict) else ()
 
 
 def partial_header(profile: Profile) -> PartialHeader:

@@ -107,3 +107,38 @@ def comparison_rows(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if b is None:
         return []
     return [(c["cluster"], c) for c in b["clusters"]] + [("overall", b["overall"])]
+
+
+_PROTOCOL_TEXT = {
+    "unseen": "never seen by the scorer",
+    "grouped-5-fold-cv": "grouped 5-fold cross-validation, each fold's model trained without it",
+}
+
+
+def validity_lines(d: dict[str, Any]) -> list[str]:
+    """How far to trust the figures: the scorer's measured agreement with people, in sentences.
+
+    Built from allowlisted labels and numbers only (``parameters.scorer_validity``).
+    """
+    from edge_eval.report.schema import VALIDITY_SETS
+
+    entries = d["parameters"].get("scorer_validity") or []
+    if not entries:
+        return [
+            "This scorer's agreement with people is not recorded in its bundle: nothing here "
+            "shows that its scores track how people rate empathy. Check it with "
+            "`edge-eval validate` on conversations people rated."
+        ]
+    lines = []
+    for e in entries:
+        ci = f" [{num(e['low'], 2)}, {num(e['high'], 2)}]" if e["low"] is not None else ""
+        bias = "" if e["bias"] is None else f", bias {e['bias']:+.2f} on the 1-5 scale"
+        lines.append(
+            f"{VALIDITY_SETS[e['set']]}; {e['level']} level, {_PROTOCOL_TEXT[e['protocol']]}: "
+            f"Spearman rho {num(e['spearman'])}{ci} with people's ratings, n = {e['n']}{bias}."
+        )
+    lines.append(
+        "rho 1 would be perfect agreement, 0 none; a scorer that does not clearly beat response "
+        "length on the same ratings (see `edge-eval validate`) should not decide anything alone."
+    )
+    return lines

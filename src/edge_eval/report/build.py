@@ -66,6 +66,8 @@ class ReportParameters:
         confidence: interval level.
         differential_privacy: ``None`` (exact figures, not DP-protected) or the release's
             ``{epsilon, delta, mechanism}``.
+        scorer_validity: the scorer's measured agreement with people, from its bundle
+            (:func:`edge_eval.reward.bundle.scorer_validity`): allowlisted labels and numbers.
     """
 
     model_kind: str
@@ -74,6 +76,7 @@ class ReportParameters:
     interval: str = INTERVAL_METHOD
     confidence: float = metrics.CONFIDENCE
     differential_privacy: Mapping[str, Any] | None = None
+    scorer_validity: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if MODEL_KIND_PATTERN.fullmatch(self.model_kind) is None:
@@ -103,6 +106,11 @@ class ReportParameters:
                     "delta": float(self.differential_privacy["delta"]),
                     "mechanism": str(self.differential_privacy["mechanism"]),
                 }
+            ),
+            **(
+                {"scorer_validity": [dict(v) for v in self.scorer_validity]}
+                if self.scorer_validity
+                else {}
             ),
         }
 
@@ -405,6 +413,7 @@ def finalize_report(
     model_kind: str,
     privacy: PrivacySettings | None = None,
     baseline: dict[str, Any] | None = None,
+    scorer_validity: tuple[Mapping[str, Any], ...] = (),
 ) -> ScoreReport:
     """Make the report from merged partial sums: the privacy gate, once, then every figure.
 
@@ -414,6 +423,7 @@ def finalize_report(
         privacy: the gate's settings (k, and DP when on); the default is k = 11, no DP.
         baseline: a validated report dict (see :func:`edge_eval.report.load_report`) to
             compare against.
+        scorer_validity: the scorer's agreement with people, shown with the figures.
 
     The gate (:mod:`edge_eval.privacy.suppression`): a cluster with fewer than k conversations
     is withheld, a turn cell with fewer than k turns is left out, and pooled figures use
@@ -424,9 +434,18 @@ def finalize_report(
     _check_labels(header)
     min_count = privacy.min_count
     if privacy.differential_privacy is not None:
-        return _finalize_dp(partial, model_kind=model_kind, privacy=privacy, baseline=baseline)
+        return _finalize_dp(
+            partial,
+            model_kind=model_kind,
+            privacy=privacy,
+            baseline=baseline,
+            scorer_validity=scorer_validity,
+        )
     params = ReportParameters(
-        model_kind=model_kind, min_count=min_count, tolerance=header.tolerance
+        model_kind=model_kind,
+        min_count=min_count,
+        tolerance=header.tolerance,
+        scorer_validity=scorer_validity,
     )
     released = _released(partial, privacy)
     groups: list[GroupReport] = []
@@ -463,6 +482,7 @@ def _finalize_dp(
     model_kind: str,
     privacy: PrivacySettings,
     baseline: dict[str, Any] | None,
+    scorer_validity: tuple[Mapping[str, Any], ...] = (),
 ) -> ScoreReport:
     """The DP branch of the gate: one OpenDP release of the merged sums, then post-processing."""
     from edge_eval.report.dp import cluster_sums_from_partial, dp_groups
@@ -480,6 +500,7 @@ def _finalize_dp(
         min_count=privacy.min_count,
         tolerance=partial.header.tolerance,
         interval="dp_normal",
+        scorer_validity=scorer_validity,
         differential_privacy={
             "epsilon": config.epsilon,
             "delta": config.delta,
@@ -522,6 +543,7 @@ def build_report(
     model_kind: str,
     min_count: int = DEFAULT_MIN_COUNT,
     baseline: dict[str, Any] | None = None,
+    scorer_validity: tuple[Mapping[str, Any], ...] = (),
 ) -> ScoreReport:
     """Aggregate a score table into a report, behind the privacy gate.
 
@@ -534,6 +556,7 @@ def build_report(
         model_kind: label of the reward model kind, e.g. ``"minilm-onnx-int8"``.
         min_count: suppression threshold k; clusters and turn cells below it are withheld.
         baseline: a validated report dict to compare against.
+        scorer_validity: the scorer's agreement with people, shown with the figures.
     """
     if not math.isfinite(tolerance):
         raise ConfigError("the gap tolerance must be a finite number")
@@ -549,4 +572,5 @@ def build_report(
         model_kind=model_kind,
         privacy=PrivacySettings(min_count=min_count),
         baseline=baseline,
+        scorer_validity=scorer_validity,
     )

@@ -277,6 +277,7 @@ def render_html(d: dict[str, Any]) -> str:
         "perceived p</span><span>bars: means on the 0-1 scale; whiskers: intervals</span></p>"
     )
     definitions = "".join(f"<li>{escape(text)}</li>" for text in f.DEFINITIONS)
+    trust = "".join(f"<li>{escape(text)}</li>" for text in f.validity_lines(d))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -290,6 +291,8 @@ def render_html(d: dict[str, Any]) -> str:
 <body>
 <h1>Empathy alignment report</h1>
 <p class="params">{escape(f.parameters_line(d))}</p>
+<h2>How far to trust these numbers</h2>
+<ul>{trust}</ul>
 <h2>Desired vs perceived empathy per task cluster</h2>
 {legend}
 {bar_chart(d)}

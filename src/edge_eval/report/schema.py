@@ -10,7 +10,10 @@ Layout (schema_version 2; version 1 had bootstrap intervals, ``n_boot`` and ``se
     schema_version: 2
     kind: "edge-eval.score-report"
     parameters: {model_kind, min_count, tolerance, interval: "student_t" | "dp_normal",
-                 confidence, differential_privacy (optional): null | {epsilon, delta, mechanism}}
+                 confidence, differential_privacy (optional): null | {epsilon, delta, mechanism},
+                 scorer_validity (optional): [{set, level, protocol, n, spearman, low, high,
+                 bias}]}   the scorer's measured agreement with people, from its bundle.json:
+                 set, level and protocol are fixed labels, the rest numbers
     clusters: [group with "cluster"]          one per profile cluster, in profile order
     overall:  group without "cluster"         pooled over the published clusters
     baseline: null | {model_kind, overall: comparison, clusters: [comparison with "cluster"]}
@@ -41,6 +44,9 @@ from edge_eval.errors import PrivacyViolation
 __all__ = [
     "CLUSTER_NAME_PATTERN",
     "DP_MECHANISMS",
+    "VALIDITY_LEVELS",
+    "VALIDITY_PROTOCOLS",
+    "VALIDITY_SETS",
     "INTERVAL_METHODS",
     "MODEL_KIND_PATTERN",
     "REPORT_KIND",
@@ -62,6 +68,15 @@ MODEL_KIND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 INTERVAL_METHODS = ("student_t", "dp_normal")
 #: OpenDP mechanisms a DP report may name (see edge_eval.privacy.dp).
 DP_MECHANISMS = ("laplace", "gaussian-zcdp")
+#: Human-rated validation sets a report may name (fixed label -> what people rated).
+VALIDITY_SETS = {
+    "ieval": "iEval: each user rated the whole chat (1-5)",
+    "empathetic_exchanges": "EmpatheticExchanges: annotators graded each reply (5ES, 1-5)",
+}
+VALIDITY_LEVELS = ("turn", "conversation")
+#: ``unseen``: the scorer never saw the set; ``grouped-5-fold-cv``: each fold's model was
+#: trained without its test fold.
+VALIDITY_PROTOCOLS = ("unseen", "grouped-5-fold-cv")
 _TOLERANCE = 1e-5  # published figures are rounded to 6 decimals
 
 
@@ -286,8 +301,23 @@ _REPORT = _Object(
                         }
                     )
                 ),
+                "scorer_validity": _List(
+                    _Object(
+                        {
+                            "set": _choice(tuple(VALIDITY_SETS)),
+                            "level": _choice(VALIDITY_LEVELS),
+                            "protocol": _choice(VALIDITY_PROTOCOLS),
+                            "n": _integer(1),
+                            "spearman": _number(-1.0, 1.0, nullable=True),
+                            "low": _number(-1.0, 1.0, nullable=True),
+                            "high": _number(-1.0, 1.0, nullable=True),
+                            "bias": _number(-4.0, 4.0, nullable=True),
+                        }
+                    )
+                ),
             },
-            optional=frozenset({"differential_privacy"}),  # absent in reports made before it
+            # absent in reports made before them; scorer_validity also when none is recorded
+            optional=frozenset({"differential_privacy", "scorer_validity"}),
         ),
         "clusters": _List(_group(named=True)),
         "overall": _group(named=False),

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "files_digest",
     "load_bundle",
     "read_metadata",
+    "scorer_validity",
     "sha256_file",
     "verify_files",
     "write_bundle_json",
@@ -225,3 +228,55 @@ def write_bundle_json(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     full["files"] = {name: sha256_file(folder / name) for name in names}
     atomic_write_text(folder / "bundle.json", json.dumps(full, indent=2, sort_keys=True) + "\n")
     return full
+
+
+def scorer_validity(meta: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The bundle's measured agreement with people, as a report may carry it.
+
+    Reads ``validation.human_agreement.<set>`` of ``bundle.json`` and keeps only allowlisted
+    sets, levels and protocols (:data:`edge_eval.report.schema.VALIDITY_SETS`, ...) and the
+    numbers n, Spearman rho with its interval, and bias: never free text from the bundle.
+    An entry that does not fit is left out.
+    """
+    from edge_eval.report.schema import VALIDITY_LEVELS, VALIDITY_PROTOCOLS, VALIDITY_SETS
+
+    validation = meta.get("validation")
+    agreement = validation.get("human_agreement") if isinstance(validation, Mapping) else None
+    if not isinstance(agreement, Mapping):
+        return ()
+
+    def number(value: Any, low: float, high: float) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        value = float(value)
+        return round(value, 6) if math.isfinite(value) and low <= value <= high else None
+
+    out = []
+    for name in VALIDITY_SETS:
+        entry = agreement.get(name)
+        if not isinstance(entry, Mapping):
+            continue
+        n = entry.get("n")
+        ci = entry.get("spearman_ci")
+        ci = ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
+        if (
+            entry.get("level") not in VALIDITY_LEVELS
+            or entry.get("protocol") not in VALIDITY_PROTOCOLS
+            or isinstance(n, bool)
+            or not isinstance(n, int)
+            or n < 1
+        ):
+            continue
+        out.append(
+            {
+                "set": name,
+                "level": entry["level"],
+                "protocol": entry["protocol"],
+                "n": n,
+                "spearman": number(entry.get("spearman"), -1.0, 1.0),
+                "low": number(ci[0], -1.0, 1.0),
+                "high": number(ci[1], -1.0, 1.0),
+                "bias": number(entry.get("bias"), -4.0, 4.0),
+            }
+        )
+    return tuple(out)
