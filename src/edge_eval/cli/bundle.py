@@ -109,9 +109,21 @@ def build_command(
 
 @bundle_group.command("show")
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
-def show_command(path: Path | None) -> None:
-    """Print a bundle's metadata (hashes verified); the embedded default without PATH."""
-    from edge_eval.reward.bundle import load_bundle
+@click.option("--json", "as_json", is_flag=True, help="Print only the metadata JSON.")
+def show_command(path: Path | None, as_json: bool) -> None:
+    """Print a bundle's agreement with people, then its metadata (hashes verified).
+
+    The embedded default without PATH. The agreement lines are the ones every report made with
+    the bundle carries.
+    """
+    from edge_eval.report._format import validity_lines
+    from edge_eval.reward.bundle import load_bundle, scorer_validity
 
     bundle = load_bundle(path)
+    if not as_json:
+        figures = [dict(v) for v in scorer_validity(bundle.metadata)]
+        click.echo("Agreement with people (as reports made with this bundle state it):")
+        for line in validity_lines({"parameters": {"scorer_validity": figures}}):
+            click.echo(f"- {line}")
+        click.echo("\nMetadata:")
     click.echo(json.dumps(bundle.metadata, indent=2))
