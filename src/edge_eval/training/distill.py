@@ -57,6 +57,7 @@ __all__ = [
     "Calibration",
     "DistillConfig",
     "DistillReport",
+    "StudentConfig",
     "TurnSet",
     "apply_calibration",
     "check_int8",
@@ -80,12 +81,13 @@ class Calibration(str, Enum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DistillConfig:
-    """How a student reward model is distilled.
+class StudentConfig:
+    """What every student reward model is trained with: distilled or preference-trained.
+
+    :class:`DistillConfig` and :class:`~edge_eval.training.preference.PreferenceConfig` add
+    what only they need (the teacher; the Bradley-Terry beta) and their own defaults.
 
     Attributes:
-        teacher: ``labels`` (the human ``empathy`` labels in the file), ``default`` (the
-            embedded bundle), a bundle folder, or ``gguf:PATH`` (an LLM judge).
         heldout_fraction: share of the training file's conversations held out when no
             held-out file is given (seeded, by conversation).
         finetune_encoder: train the encoder too (torch), not only the head.
@@ -98,14 +100,12 @@ class DistillConfig:
         template: the input template (``max_length`` 128 is enough for fine-tuning on a CPU).
         batch_size: batch size of feature extraction and scoring.
         name: the bundle's name (a fixed label).
-        quantize: ship int8 per-channel (True) or fp32 (False, no int8 check).
+        quantize: ship int8 (the batch-independent recipe; True) or fp32 (False, no int8 check).
         min_int8_spearman: the int8-vs-fp32 gate on held-out turns.
-        teacher_device: where a bundle teacher runs (``cpu``, ``cuda`` or ``auto``).
         min_count: privacy threshold k of the held-out figures.
         n_boot: bootstrap resamples of the held-out intervals.
     """
 
-    teacher: str = "labels"
     heldout_fraction: float = 0.2
     finetune_encoder: bool = False
     epochs: int = 3
@@ -116,18 +116,13 @@ class DistillConfig:
     seed: int = 0
     template: InputTemplate = field(default_factory=InputTemplate)
     batch_size: int = 32
-    name: str = "minilm-l6-distilled"
+    name: str = "minilm-l6-student"
     quantize: bool = True
     min_int8_spearman: float = 0.99
-    teacher_device: str = "cpu"
     min_count: int = 11
     n_boot: int = 1000
 
     def __post_init__(self) -> None:
-        if not self.teacher.strip():
-            raise ConfigError(
-                "the teacher is empty", hint="Pass --teacher labels|default|BUNDLE|gguf:PATH."
-            )
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ConfigError("--heldout-fraction must lie strictly between 0 and 1")
         if self.epochs < 1:
@@ -141,6 +136,28 @@ class DistillConfig:
         if self.min_count < 1 or self.n_boot < 1:
             raise ConfigError("min_count and n_boot must be at least 1")
         object.__setattr__(self, "calibration", Calibration(self.calibration))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistillConfig(StudentConfig):
+    """How a student reward model is distilled (:class:`StudentConfig`, and its teacher).
+
+    Attributes:
+        teacher: ``labels`` (the human ``empathy`` labels in the file), ``default`` (the
+            embedded bundle), a bundle folder, or ``gguf:PATH`` (an LLM judge).
+        teacher_device: where a bundle teacher runs (``cpu``, ``cuda`` or ``auto``).
+    """
+
+    teacher: str = "labels"
+    teacher_device: str = "cpu"
+    name: str = "minilm-l6-distilled"
+
+    def __post_init__(self) -> None:
+        if not self.teacher.strip():
+            raise ConfigError(
+                "the teacher is empty", hint="Pass --teacher labels|default|BUNDLE|gguf:PATH."
+            )
+        StudentConfig.__post_init__(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

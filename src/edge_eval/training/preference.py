@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,12 @@ from edge_eval.conversations import CONTEXT_ROLES, ROLES
 from edge_eval.errors import ConfigError, InputError
 from edge_eval.quantize.reward import INT8_RECIPE
 from edge_eval.reward.base import TurnInput
-from edge_eval.reward.bundle import InputTemplate, write_bundle_json
+from edge_eval.reward.bundle import write_bundle_json
 from edge_eval.reward.encoding import TurnEncoder
 from edge_eval.training.distill import (
     Calibration,
     DistillReport,
+    StudentConfig,
     cluster_prototypes,
     encoder_license,
     export_checked_student,
@@ -115,58 +116,24 @@ class PreferencePair:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PreferenceConfig:
-    """How a preference model is trained (see the module docstring).
+class PreferenceConfig(StudentConfig):
+    """How a preference model is trained: :class:`~edge_eval.training.distill.StudentConfig`
+    (``heldout_fraction`` splits conversations, i.e. context groups; the int8 gate and ``k``
+    apply to held-out responses and pairs) and the Bradley-Terry temperature.
 
     Attributes:
         beta: the Bradley-Terry temperature in ``-log sigmoid(beta * (r_c - r_r))``.
-        heldout_fraction: share of conversations (context groups) held out without --heldout.
-        finetune_encoder: train the encoder too.
-        epochs, lr, head_lr, train_batch_size: fine-tuning settings.
-        calibration: isotonic (quantile map) or linear (5th-95th percentile), see above.
-        seed: seed of the split, the fine-tuning and the bootstrap intervals.
-        template: the input template.
-        batch_size: batch size of feature extraction and scoring.
-        name: the bundle's name.
-        quantize: ship int8 per-channel (True) or fp32 (False).
-        min_int8_spearman: the int8-vs-fp32 gate on held-out responses.
-        min_count: privacy threshold k: fewer held-out pairs and the accuracy is withheld.
-        n_boot: bootstrap resamples.
     """
 
     beta: float = 0.1
-    heldout_fraction: float = 0.2
-    finetune_encoder: bool = False
     epochs: int = 2
-    lr: float = 2e-5
-    head_lr: float = 1e-3
     train_batch_size: int = 8
-    calibration: Calibration = Calibration.ISOTONIC
-    seed: int = 0
-    template: InputTemplate = field(default_factory=InputTemplate)
-    batch_size: int = 32
     name: str = "minilm-l6-preference"
-    quantize: bool = True
-    min_int8_spearman: float = 0.99
-    min_count: int = 11
-    n_boot: int = 1000
 
     def __post_init__(self) -> None:
         if not (self.beta > 0.0 and np.isfinite(self.beta)):
             raise ConfigError("--beta must be a positive number")
-        if not 0.0 < self.heldout_fraction < 1.0:
-            raise ConfigError("--heldout-fraction must lie strictly between 0 and 1")
-        if self.epochs < 1:
-            raise ConfigError("--epochs must be at least 1")
-        if not (self.lr > 0.0 and self.head_lr > 0.0):
-            raise ConfigError("--lr must be positive")
-        if self.batch_size < 1 or self.train_batch_size < 1:
-            raise ConfigError("batch sizes must be at least 1")
-        if not 0.0 < self.min_int8_spearman <= 1.0:
-            raise ConfigError("the int8 Spearman gate must lie in (0, 1]")
-        if self.min_count < 1 or self.n_boot < 1:
-            raise ConfigError("min_count and n_boot must be at least 1")
-        object.__setattr__(self, "calibration", Calibration(self.calibration))
+        StudentConfig.__post_init__(self)
 
 
 # --------------------------------------------------------------------------- pairs files
