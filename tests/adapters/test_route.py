@@ -80,3 +80,20 @@ def test_shipped_adapters_cover_every_cluster() -> None:
     for path in found.values():
         assert path.stat().st_size < 8 * 1024 * 1024
         assert (path.parent / "adapter.json").is_file()
+
+
+def test_chat_cli_routes_from_the_first_message(
+    run_cli, monkeypatch: pytest.MonkeyPatch, tiny_gguf_f32: Path, tiny_adapters_dir: Path
+) -> None:
+    import io
+
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO(CLEAR_PROMPTS["work_assignment_writing"][1] + "\n\n")
+    )
+    code, out, err = run_cli(
+        "adapters", "chat", "--adapters", str(tiny_adapters_dir), "--base", str(tiny_gguf_f32),
+        "--max-tokens", "3",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "[adapter: work_assignment_writing]" in err
+    assert out.count("assistant> ") == 1

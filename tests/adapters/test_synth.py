@@ -118,3 +118,16 @@ def test_synth_cli_json_and_unknown_cluster(run_cli, tiny_gguf_f16: Path, tmp_pa
     )  # fmt: skip
     assert code == 2
     assert err.startswith("Error: no scenarios for cluster 'nope'")
+
+
+def test_adapters_import_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edge_eval.adapters, edge_eval.cli.adapters; "
+        "print(sorted(m for m in ('torch','transformers','peft','llama_cpp','onnxruntime') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
