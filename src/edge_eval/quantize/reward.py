@@ -15,7 +15,8 @@ figures of others. This recipe computes nothing across rows of a batch:
   one quantization of it;
 - embedding tables (``Gather`` of a constant 2-D table) are stored int8 with one scale per row
   (one token id), gathered and scaled per token;
-- small weights (the linear head) stay fp32.
+- the linear head (one output column) and the sums over the sequence (pooling) run in
+  float64, so their float32 results do not depend on the batch's shape either.
 
 A graph quantized the old way turns back into fp32 with exactly the weights it multiplied by
 (:func:`dequantize_reward_onnx`), and this recipe then gives back those same int8 weights.
@@ -43,8 +44,6 @@ __all__ = [
 ]
 
 _MS_DOMAIN = "com.microsoft"
-#: Weights with fewer elements than this stay fp32 (the linear head: 1,152 values).
-_MIN_QUANTIZED_ELEMENTS = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,11 +164,9 @@ def _per_row(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _is_weight(array: np.ndarray | None) -> bool:
+    """A 2-D fp32 weight with more than one output column (the one-column head stays)."""
     return (
-        array is not None
-        and array.ndim == 2
-        and array.dtype == np.float32
-        and array.size >= _MIN_QUANTIZED_ELEMENTS
+        array is not None and array.ndim == 2 and array.dtype == np.float32 and array.shape[1] > 1
     )
 
 
@@ -221,7 +218,7 @@ def _rowwise_matmuls(g: _Graph, helper: Any) -> tuple[list[Any], int]:
                 "MatMulIntegerToFloat",
                 [t, w_name, one, s_name, zero_point],
                 [f"{out}_channels"],
-                name=f"{node.name}_rowq8",
+                name=f"{out}_rowq8_matmul",
                 domain=_MS_DOMAIN,
             ),
             helper.make_node("Mul", [f"{out}_channels", f"{t}_scale"], [out]),
@@ -269,8 +266,12 @@ def _float64_tail(g: _Graph, helper: Any) -> tuple[list[Any], int]:
     count = 0
     for node in g.graph.node:
         weight = g.array(node.input[1]) if len(node.input) > 1 else None
+        # the head: one output column, as MatMul [K, 1] or Gemm with transB [1, K]
         is_head = (
-            node.op_type in ("MatMul", "Gemm") and weight is not None and not _is_weight(weight)
+            node.op_type in ("MatMul", "Gemm")
+            and weight is not None
+            and weight.ndim == 2
+            and 1 in weight.shape
         )
         if node.op_type != "ReduceSum" and not is_head:
             nodes.append(node)
@@ -288,7 +289,7 @@ def _float64_tail(g: _Graph, helper: Any) -> tuple[list[Any], int]:
             else:
                 inputs.append(name)
         out = node.output[0]
-        wide = helper.make_node(node.op_type, inputs, [f"{out}_f64"], name=f"{node.name}_f64")
+        wide = helper.make_node(node.op_type, inputs, [f"{out}_f64"], name=f"{out}_f64_node")
         wide.attribute.extend(node.attribute)
         nodes += [wide, helper.make_node("Cast", [f"{out}_f64"], [out], to=float32)]
         count += 1
