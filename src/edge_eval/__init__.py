@@ -17,12 +17,14 @@ __all__ = [
     "__version__",
     "audit_results",
     "calibrate_profile",
+    "compare_systems",
     "distill_reward_model",
     "export_lora",
     "export_merge",
     "export_onnx",
     "export_reward_onnx",
     "finalize_report",
+    "generate_routed_reply",
     "import_sense7",
     "init_keys",
     "load_conversations",
@@ -35,6 +37,8 @@ __all__ = [
     "score",
     "score_federated_simulation",
     "score_sharded",
+    "synthesize_pairs",
+    "train_adapter",
     "train_preference_model",
     "validate_conversations",
     "validate_scores",
@@ -44,6 +48,12 @@ __all__ = [
 from edge_eval.errors import EdgeEvalError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edge_eval.adapters import (
+        compare_systems,
+        generate_routed_reply,
+        synthesize_pairs,
+        train_adapter,
+    )
     from edge_eval.conversations import load_conversations
     from edge_eval.engines import score_sharded
     from edge_eval.engines.federated import score_federated_simulation
@@ -69,6 +79,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from edge_eval.validation import validate_conversations, validate_scores
 
 _LAZY = {
+    "compare_systems": "edge_eval.adapters",
+    "generate_routed_reply": "edge_eval.adapters",
+    "synthesize_pairs": "edge_eval.adapters",
+    "train_adapter": "edge_eval.adapters",
     "DPConfig": "edge_eval.privacy.dp",
     "audit_results": "edge_eval.privacy.audit",
     "init_keys": "edge_eval.privacy.signing",

@@ -65,15 +65,15 @@ class AdapterTrainConfig:
     cluster: str
     pairs: Path
     base: Path | None = None
-    steps: int = 60
-    batch_pairs: int = 4
-    learning_rate: float = 5e-4
+    steps: int = 30
+    batch_pairs: int = 2
+    learning_rate: float = 1e-3
     beta: float = 0.1
     r: int = 8
     alpha: int = 16
     targets: tuple[str, ...] = DEFAULT_TARGETS
-    max_tokens: int = 256
-    layers: int = 6
+    max_tokens: int = 192
+    layers: int = 4
     seed: int = 0
     check: bool = True
     gate_overrides: dict[str, float | None] = field(default_factory=dict)

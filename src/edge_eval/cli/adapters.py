@@ -154,17 +154,17 @@ def adapters_group() -> None:
     help="Base GGUF (default: SmolLM2-135M-Instruct).",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--steps", type=int, default=60, show_default=True)
-@click.option("--batch-pairs", type=int, default=4, show_default=True)
-@click.option("--learning-rate", type=float, default=5e-4, show_default=True)
+@click.option("--steps", type=int, default=30, show_default=True)
+@click.option("--batch-pairs", type=int, default=2, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--beta", type=float, default=0.1, show_default=True)
 @click.option("--r", "rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=int, default=16, show_default=True)
 @click.option(
-    "--layers", type=int, default=6, show_default=True, help="LoRA on the top N layers (0: all)."
+    "--layers", type=int, default=4, show_default=True, help="LoRA on the top N layers (0: all)."
 )
 @click.option(
-    "--max-tokens", type=int, default=256, show_default=True, help="Longest prompt + reply."
+    "--max-tokens", type=int, default=192, show_default=True, help="Longest prompt + reply."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @lm_gate_options()
