@@ -194,9 +194,9 @@ def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: lis
     assert rows[4].startswith(
         " " * 21 + "baseline: response length in words  -1.000 [-1.00, -1.00]"
     )
-    assert rows[4].endswith("scorer +2.000")
+    assert rows[4].endswith("scorer - baseline +2.000")
     assert rows[5].startswith(" " * 21 + "baseline: contains '?'")
-    assert rows[5].endswith(f"scorer {1 - 108 / math.sqrt(143 * 108):+.3f}")
+    assert rows[5].endswith(f"scorer - baseline {1 - 108 / math.sqrt(143 * 108):+.3f}")
     assert rows[6].startswith("conversation     12  ")
     assert PLANT not in out + err and str(src) not in out + err
 

@@ -242,7 +242,7 @@ def _panel_lines(panel: LevelPanel, rho: float) -> list[str]:
         above = rho - baseline.spearman
         lines.append(
             f"{'':<21}{label:<36}{_with_ci(baseline.spearman, baseline.spearman_ci):<23}"
-            f"scorer {_signed(above)}"
+            f"scorer - baseline {_signed(above)}"
         )
     return lines
 
