@@ -68,7 +68,7 @@ def _progress(message: str) -> None:
 @click.option(
     "--precision",
     type=click.Choice(["int8", "fp32"]),
-    help="--reward only: int8 per-channel dynamic (default) or fp32.",
+    help="--reward only: int8 (per-row activations, batch-independent; default) or fp32.",
 )
 @click.option("--max-reward-mae", type=float, help="--reward only: largest score MAE.")
 @click.option(
