@@ -119,7 +119,10 @@ with torch.inference_mode():
         cm = (enc["attention_mask"].float().unsqueeze(-1) - m).clamp(min=0)
         r = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-6), dim=-1)
         c = torch.nn.functional.normalize((h * cm).sum(1) / cm.sum(1).clamp(min=1e-6), dim=-1)
-        f = torch.cat([r, c, r * c], -1).numpy()
+        parts = [r, c, r * c]
+        if head.shape[0] == 3 * r.shape[-1] + 2:  # the head also reads log response length
+            parts.append(torch.log1p((m.sum(1) - 1).clamp(min=0)))
+        f = torch.cat(parts, -1).numpy()
         s = f @ head[:-1] + head[-1]
         scores += list(np.clip(s * cal["slope"] + cal["intercept"], 1, 5))
 print(json.dumps({"turns": len(scores), "seconds": time.perf_counter() - start}))
@@ -142,14 +145,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k/10k instead of 10k/100k memory")
     parser.add_argument("--turns", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--model", help="score with this bundle folder instead of the default")
+    parser.add_argument("--only-score", action="store_true", help="skip torch and memory runs")
     args = parser.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "turns.jsonl"
         n = turns_file(data, args.turns)
         rows = []
-        wall, rss, out = run([py, "-m", "edge_eval", "score", str(data), "--json"])
+        model = ["--model", args.model] if args.model else []
+        wall, rss, out = run([py, "-m", "edge_eval", "score", str(data), "--json", *model])
         rows.append(("edge-eval score (ONNX int8, whole process)", n, wall, rss))
+        if args.only_score:
+            print(f"| {rows[0][0]} | {n} | {wall:.1f} | {n / wall:.1f} | {rss / 1024:.0f} |")
+            return
         wall_in, _, out = run([py, "-c", EDGE_SCORER, str(data)])
         inner = json.loads(out.splitlines()[-1])
         wall_t, rss_t, out_t = run([py, "-c", TORCH_SCORER, str(data), str(args.threads)])

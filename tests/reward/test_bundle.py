@@ -24,7 +24,9 @@ def test_default_bundle_loads_and_verifies() -> None:
     )
     figures = bundle.metadata["validation"]
     assert figures["heldout_turns"] > 100
-    assert figures["turn"]["spearman"] > 0.5
+    # Synthetic held-out turns: 0.56 measured for the default trained on people's ratings
+    # (the v2 default fitted to the synthetic phrase pools had 0.85 there, and 0.09 on real data).
+    assert figures["turn"]["spearman"] > 0.4
 
 
 def test_a_changed_byte_is_refused(bundle_copy: Path) -> None:
