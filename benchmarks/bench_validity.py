@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     cv = agreement.get("ieval")
     if cv:
         print(
-            f"\nDefault bundle, iEval grouped {cv.get('protocol')} (each fold's head trained "
+            f"\nDefault bundle, iEval {cv.get('protocol')} by person (each fold's head trained "
             f"without its test fold; bundle.json): ρ {cv['spearman']:.3f} "
             f"[{cv['spearman_ci'][0]:.2f}, {cv['spearman_ci'][1]:.2f}] (n {cv['n']}), "
             f"MAE {cv['mae']:.2f}, bias {cv['bias']:+.2f}; length baseline ρ "

@@ -41,7 +41,9 @@ def test_scores_lie_on_the_scale_and_rank_warm_above_cold(model: OnnxRewardModel
     assert np.all((scores >= 1.0) & (scores <= 5.0))
     warm = scores[1::2].mean()
     cold = scores[0::2].mean()
-    assert warm > cold + 1.0
+    # v3 default (head trained on people's ratings): warm 3.56, cold 2.98 measured; the v2
+    # default, fitted to the synthetic phrase pools these turns come from, separated them by > 1.
+    assert warm > cold + 0.3
 
 
 def test_length_sorted_batching_keeps_each_turn_with_its_score(model: OnnxRewardModel) -> None:
