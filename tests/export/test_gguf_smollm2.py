@@ -70,7 +70,13 @@ def test_smollm2_lora_merge_runtime_and_torch_agree(
         torch_logits = [model(torch.tensor([seq])).logits[0].numpy() for seq in short]
         with model.disable_adapter():
             base_logits = [model(torch.tensor([seq])).logits[0].numpy() for seq in short]
-    del model
+        # the merged model as an f16 GGUF holds it: every weight rounded to f16 (the base's are
+        # f16 already, so only the merged tensors change), computed in torch
+        merged_torch = model.merge_and_unload()
+        for weight in merged_torch.parameters():
+            weight.copy_(weight.half().float())
+        rounded_logits = [merged_torch(torch.tensor([seq])).logits[0].numpy() for seq in short]
+    del model, merged_torch
 
     # merged GGUF and GGUF adapter on the f16 copy, each through its gate (all 8 full probes)
     merged = export_merge(base_f16, adapter_dir, work / "merged-f16.gguf", outtype="f16")
@@ -85,10 +91,25 @@ def test_smollm2_lora_merge_runtime_and_torch_agree(
     lp_base = _seq_logprobs(base_logits, short)
     # the adapter matters (else agreement would prove nothing) ...
     assert np.abs(lp_torch - lp_base).max() > 0.5
-    # ... and the three implementations agree within 0.05 nats per probe (32 tokens)
-    assert np.abs(lp_merged - lp_torch).max() < 0.05, lp_merged - lp_torch
-    assert np.abs(lp_runtime - lp_torch).max() < 0.05, lp_runtime - lp_torch
-    assert np.abs(lp_runtime - lp_merged).max() < 0.05, lp_runtime - lp_merged
+    # ... and the three implementations agree as closely as f16 arithmetic lets them. Two error
+    # sources, both measured here rather than assumed: llama.cpp's f16 kernels (the base without
+    # adapter, llama.cpp vs torch: `kernels`) and the merged weights' rounding to f16 (torch with
+    # and without it: `rounding`). They depend on the CPU and the adapter: a fixed 0.05 nats per
+    # 32-token probe passed on an AVX2 CPU, while on an AVX-512/VNNI one the merged model measured
+    # 0.057 against kernels 0.014 (rounding was not measured then), so 0.05 sat on that edge. The
+    # bound allows each source twice over plus 0.01; a real defect is far away: the merge without
+    # llama.cpp's q/k row order moved a probe by 4.1 nats, an adapter merged twice by 27
+    # (fidelity.py's measurements).
+    kernels = float(np.abs(_seq_logprobs(gguf_logits(base_f16, short), short) - lp_base).max())
+    rounding = float(np.abs(_seq_logprobs(rounded_logits, short) - lp_torch).max())
+    assert kernels < 0.1 and rounding < 0.1, (kernels, rounding)  # each source itself is small
+    tolerance = 2 * (kernels + rounding) + 0.01
+    for name, delta in (
+        ("merged vs torch", lp_merged - lp_torch),
+        ("runtime vs torch", lp_runtime - lp_torch),
+        ("runtime vs merged", lp_runtime - lp_merged),
+    ):
+        assert np.abs(delta).max() < tolerance, (name, delta, kernels, rounding)
     # the adapter also loads on the shipped Q4_1 base
     q41 = _seq_logprobs(gguf_logits(smollm2_gguf_path, short, lora_path=lora.path), short)
     assert np.isfinite(q41).all()
