@@ -67,13 +67,14 @@ def rated_conversations(path: Path) -> RatedConversations:
     conv: list[int] = []
     ratings: list[float] = []
     group_names: list[str] = []
-    for conversation in iter_conversations(path):
+    for line, conversation in enumerate(iter_conversations(path), start=1):
         inputs = turn_inputs(conversation)
         if conversation.perceived_empathy is None or not inputs:
             continue
         row = len(ratings)
         ratings.append(float(conversation.perceived_empathy))
-        group_names.append(ieval_group(conversation.id))
+        # A conversation without an id is its own group (named by its line, never shown).
+        group_names.append(ieval_group(conversation.id or f"line-{line}"))
         turns.extend(inputs)
         conv.extend([row] * len(inputs))
     if not ratings:
