@@ -30,6 +30,9 @@ def value(group: dict[str, Any], key: str) -> float:
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser()
     parser.add_argument("input", nargs="?", default=str(ROOT / "examples/conversations.jsonl"))
     parser.add_argument("--releases", type=int, default=200)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,15 +20,9 @@ EXAMPLE = ROOT / "examples" / "conversations.jsonl"
 
 
 def cpu_line() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.+)", text)
-    flags = sorted(
-        set(re.findall(r"\b(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8|amx_tile)\b", text))
-    )
-    return (
-        f"CPU: {model.group(1) if model else platform.processor()} · {os.cpu_count()} logical cores"
-        f" · features: {' '.join(flags) or 'n/a'} · load average {os.getloadavg()[0]:.1f}"
-    )
+    from edge_eval.machine import cpu_summary
+
+    return f"CPU: {cpu_summary()} · load average {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:

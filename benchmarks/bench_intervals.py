@@ -34,6 +34,9 @@ def boot_interval(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple
 
 
 def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)  # every figure below depends on it
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=400)
     parser.add_argument("--n-boot", type=int, default=1000)

@@ -35,9 +35,10 @@ for _ in range(64):
     token = llm.sample(temp=0.0)
     llm.eval([token])
 t_decode = time.perf_counter() - t0
-info = llama_cpp.llama_print_system_info().decode()
+info = llama_cpp.llama_print_system_info().decode().replace("CPU :", "")
+features = [f.split("=")[0].strip() for f in info.split("|") if "= 1" in f]
 print(json.dumps({"prompt_tps": len(prompt) / t_prompt, "decode_tps": 64 / t_decode,
-                  "features": [f.split("=")[0].replace("CPU :", "").strip() for f in info.split("|") if "= 1" in f]}))
+                  "features": features}))
 """
 
 

@@ -55,8 +55,8 @@ def main() -> None:
     import numpy as np
 
     from edge_eval.reward import load_reward_model
-    from edge_eval.training.distill import load_turn_set
     from edge_eval.reward.judge import GGUFJudge
+    from edge_eval.training.distill import load_turn_set
     from edge_eval.validation import spearman
 
     data = load_turn_set(DATA)

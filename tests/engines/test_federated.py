@@ -76,7 +76,9 @@ def test_federated_report_equals_the_single_machine_report(tmp_path: Path) -> No
         f = tmp_path / f"client{i:02d}.jsonl"
         f.write_text(lines[i])
         files.append(f)
-    config = ScoreConfig(batch_size=1, min_count=3, use_ledger=False)
+    # default batch size on both sides: the union is scored in batches of 32 turns, each client
+    # alone with its own few; the batch-independent scorer makes that irrelevant
+    config = ScoreConfig(min_count=3, use_ledger=False)
     single = score(union, config).report.to_dict()
     federated = score_federated_simulation(files, config, max_turns=16)
     assert federated.clients == 20
@@ -93,14 +95,12 @@ def test_cli_federated_simulate_writes_the_union_report(run_cli: object, tmp_pat
     union.write_text("".join(lines))
     (tmp_path / "a.jsonl").write_text("".join(lines[:5]))
     (tmp_path / "b.jsonl").write_text("".join(lines[5:]))
-    want = score(union, ScoreConfig(batch_size=1, min_count=3, use_ledger=False))
+    want = score(union, ScoreConfig(min_count=3, use_ledger=False))
     code, out, err = run_cli(  # type: ignore[operator]
         "federated",
         "simulate",
         str(tmp_path / "a.jsonl"),
         str(tmp_path / "b.jsonl"),
-        "--batch-size",
-        "1",
         "--min-count",
         "3",
         "--max-turns",

@@ -58,7 +58,7 @@ from edge_eval.conversations import OnError
 @click.option(
     "--baseline",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A previous run's report.json: adds gap reduction %% and score factor.",
+    help="A previous run's report.json: adds gap reduction % and score factor.",
 )
 @click.option(
     "--engine",

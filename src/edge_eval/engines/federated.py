@@ -393,7 +393,12 @@ def score_federated_simulation(
     from edge_eval.privacy.settings import PrivacySettings
     from edge_eval.report import finalize_report
     from edge_eval.reward import load_reward_model
-    from edge_eval.scoring import check_inputs, partial_header, score_conversations
+    from edge_eval.scoring import (
+        check_inputs,
+        model_validity,
+        partial_header,
+        score_conversations,
+    )
     from edge_eval.tasks.profile import load_profile
 
     set_offline_environment()
@@ -411,7 +416,9 @@ def score_federated_simulation(
     config = FederatedConfig(header=header, max_turns=max_turns, clients=len(paths))
     merged = run_federated_simulation(partials, config)
     privacy = PrivacySettings(min_count=score_config.min_count)
-    report = finalize_report(merged, model_kind=model.kind, privacy=privacy)
+    report = finalize_report(
+        merged, model_kind=model.kind, privacy=privacy, scorer_validity=model_validity(model)
+    )
     described = model.describe()
     manifest = RunManifest(
         command="federated",

@@ -45,7 +45,7 @@ def serve_federated_round(grid: Any, run_config: dict[str, Any], run_id: int) ->
     from edge_eval.privacy.manifest import RunManifest
     from edge_eval.privacy.settings import PrivacySettings
     from edge_eval.report import finalize_report
-    from edge_eval.reward.bundle import load_bundle
+    from edge_eval.reward.bundle import load_bundle, scorer_validity
     from edge_eval.scoring import partial_header, write_score_outputs
     from edge_eval.tasks.profile import load_profile
 
@@ -60,7 +60,12 @@ def serve_federated_round(grid: Any, run_config: dict[str, Any], run_id: int) ->
     )
     merged = run_server_workflow(grid, config, run_id=run_id)
     privacy = PrivacySettings(min_count=int(run_config.get("min-count", 11)))
-    report = finalize_report(merged, model_kind=bundle.kind, privacy=privacy)
+    report = finalize_report(
+        merged,
+        model_kind=bundle.kind,
+        privacy=privacy,
+        scorer_validity=scorer_validity(bundle.metadata),
+    )
     manifest = RunManifest(
         command="federated",
         input_sha256=(),  # the inputs never reach the server

@@ -269,6 +269,7 @@ def score_sharded(
         model_kind=str(described.get("kind", "unknown")),
         privacy=privacy,
         baseline=baseline_report,
+        scorer_validity=_scorer_validity(config.model),
     )
     skipped: Counter[str] = Counter()
     for o in outcomes:
@@ -298,3 +299,12 @@ def score_sharded(
 
 def missing(package: str) -> MissingDependencyError:
     return MissingDependencyError(package, "engines")
+
+
+def _scorer_validity(model: object) -> tuple[dict[str, Any], ...]:
+    """The bundle's measured agreement with people, as a single-process run reports it."""
+    from edge_eval.reward.bundle import load_bundle, scorer_validity
+
+    if model is not None and str(model).startswith("gguf:"):
+        return ()  # an LLM judge carries no validation figures
+    return scorer_validity(load_bundle(model, verify=False).metadata)  # type: ignore[arg-type]
