@@ -18,8 +18,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 .PHONY: demo test setup setup-dev llama-cpp browser bundle dataset pairs bench lint typecheck clean
 
 ## demo: core install (no torch), then score the shipped example on the embedded default model
+##       (its privacy ledger lives in the checkout, .edge-eval/, so runs made elsewhere on this
+##       machine cannot refuse it; your own runs use ~/.edge-eval or $$EDGE_EVAL_HOME)
 demo: $(VENV)/.core
-	$(BIN)/edge-eval score examples/conversations.jsonl --out results/
+	EDGE_EVAL_HOME=$(CURDIR)/.edge-eval $(BIN)/edge-eval score examples/conversations.jsonl --out results/
 
 ## test: full dev install (torch, transformers, optimum-onnx, llama-cpp-python, chromium), pytest
 test: $(VENV)/.dev browser
