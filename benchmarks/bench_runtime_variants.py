@@ -117,9 +117,15 @@ def build_variants(tmp: Path, calibration: Feeds) -> tuple[Any, dict[str, Path]]
     from edge_eval.training import train
 
     torch.set_num_threads(THREADS)
-    head = np.load(load_bundle().path / "head.npy")
+    bundle = load_bundle()
+    head = np.load(bundle.path / "head.npy")
     encoder = AutoModel.from_pretrained(str(train.encoder_dir()), local_files_only=True).eval()
-    graph = train.make_graph(encoder, head[:-1].astype(np.float32), float(head[-1]))
+    graph = train.make_graph(
+        encoder,
+        head[:-1].astype(np.float32),
+        float(head[-1]),
+        layers=train.pooled_layers(bundle.metadata),
+    )
     paths = {"fp32": tmp / "fp32.onnx"}
     train.export_onnx(graph, paths["fp32"])
     fused = optimizer.optimize_model(

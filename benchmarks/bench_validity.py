@@ -111,7 +111,12 @@ def fp32_default(tmp: Path) -> Path | None:
     try:
         from transformers import AutoModel
 
-        from edge_eval.training.train import encoder_dir, export_onnx, make_graph
+        from edge_eval.training.train import (
+            encoder_dir,
+            export_onnx,
+            make_graph,
+            pooled_layers,
+        )
     except ImportError:
         return None
     meta = load_bundle(None).metadata
@@ -121,7 +126,8 @@ def fp32_default(tmp: Path) -> Path | None:
     encoder = AutoModel.from_pretrained(str(encoder_dir()), local_files_only=True).eval()
     out = tmp / "fp32"
     shutil.copytree(default_bundle_dir(), out)
-    export_onnx(make_graph(encoder, head[:-1], float(head[-1])), out / "model.onnx")
+    graph = make_graph(encoder, head[:-1], float(head[-1]), layers=pooled_layers(meta))
+    export_onnx(graph, out / "model.onnx")
     full = json.loads((out / "bundle.json").read_text())
     full.pop("files", None)
     write_bundle_json(out, full)

@@ -31,6 +31,7 @@ from edge_eval.export.reward import (  # noqa: E402
     load_reward_probes,
 )
 from edge_eval.reward import load_reward_model  # noqa: E402
+from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
 from edge_eval.training.checkpoint import (  # noqa: E402
     load_checkpoint_encoder,
     load_checkpoint_graph,
@@ -38,7 +39,6 @@ from edge_eval.training.checkpoint import (  # noqa: E402
     save_reward_checkpoint,
 )
 from edge_eval.training.distill import apply_calibration, graph_scores  # noqa: E402
-from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
 
 HIDDEN = 32
 SEED = 7

