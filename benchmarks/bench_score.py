@@ -150,6 +150,8 @@ def main() -> None:
     args = parser.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        # the runs' exact reports go to a throwaway privacy ledger, not the user's own
+        ENV["EDGE_EVAL_HOME"] = str(Path(tmp) / "home")
         data = Path(tmp) / "turns.jsonl"
         n = turns_file(data, args.turns)
         rows = []
