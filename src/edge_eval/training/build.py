@@ -40,6 +40,7 @@ from edge_eval.training.train import (
     _figures,
     _import_torch,
     _rounded,
+    cluster_prototypes,
     encoder_dir,
     export_onnx,
     finetune_top_layers,
@@ -272,19 +273,12 @@ def build_default_bundle(
         bias = float(graph.head.bias.detach().numpy()[0])
 
     # Recogniser prototypes: mean embedding of each cluster's training conversations.
-    clusters = sorted({c for c in train.cluster_of_conversation if c})
-    texts = [recogniser_text(c) for c in train.conversations]
-    _, emb = torch_features(
-        graph,
-        turn_encoder.encode_texts(texts),
-        batch_size=config.batch_size,
-        pad_id=turn_encoder.pad,
+    found = cluster_prototypes(
+        graph, turn_encoder, train.conversations, batch_size=config.batch_size
     )
-    prototypes = np.zeros((len(clusters), emb.shape[1]), dtype=np.float32)
-    for i, name in enumerate(clusters):
-        rows = [k for k, c in enumerate(train.cluster_of_conversation) if c == name]
-        centre = emb[rows].mean(0)
-        prototypes[i] = centre / np.linalg.norm(centre)
+    if found is None:
+        raise ConfigError("no training conversation carries a `task`: the recogniser needs some")
+    clusters, prototypes = found
 
     out_dir = Path(out_dir)
     parent = out_dir.parent if out_dir.parent.exists() else None
@@ -312,7 +306,7 @@ def build_default_bundle(
             "prototypes": "prototypes.npy",
             "head": "head.npy",
             "clusters": clusters,
-            "embedding_dim": int(emb.shape[1]),
+            "embedding_dim": int(prototypes.shape[1]),
             "output_scale": [1, 5],
             "calibration": {"kind": "linear", "slope": 1.0, "intercept": 0.0},
             "input_template": config.template.to_dict(),

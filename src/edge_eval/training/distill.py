@@ -52,6 +52,7 @@ from edge_eval.quantize.reward import INT8_RECIPE
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate, load_bundle, write_bundle_json
 from edge_eval.reward.encoding import Sequence3, TurnEncoder, batches
+from edge_eval.training.train import cluster_prototypes
 
 __all__ = [
     "Calibration",
@@ -431,35 +432,6 @@ def finetune_graph(
             count += len(chosen)
         progress(f"epoch {epoch + 1}/{epochs}: training loss {total / max(count, 1):.4f}")
     graph.eval()
-
-
-def cluster_prototypes(
-    graph: Any,
-    turn_encoder: TurnEncoder,
-    conversations: Sequence[Conversation],
-    *,
-    batch_size: int,
-) -> tuple[list[str], np.ndarray] | None:
-    """Recogniser prototypes (unit-norm mean embedding per task) of labelled conversations."""
-    from edge_eval.tasks.recogniser import recogniser_text
-    from edge_eval.training.train import torch_features
-
-    rows = [(i, c.task) for i, c in enumerate(conversations) if c.task]
-    if not rows:
-        return None
-    clusters = sorted({task for _, task in rows if task})
-    texts = [recogniser_text(conversations[i]) for i, _ in rows]
-    _, emb = torch_features(
-        graph, turn_encoder.encode_texts(texts), batch_size=batch_size, pad_id=turn_encoder.pad
-    )
-    prototypes = np.zeros((len(clusters), emb.shape[1]), dtype=np.float32)
-    for k, name in enumerate(clusters):
-        centre = emb[[j for j, (_, task) in enumerate(rows) if task == name]].mean(0)
-        prototypes[k] = centre / max(float(np.linalg.norm(centre)), 1e-12)
-    return clusters, prototypes
-
-
-# --------------------------------------------------------------------------- ONNX pieces
 
 
 def onnx_raw_scores(

@@ -54,7 +54,6 @@ from edge_eval.training.distill import (
     Calibration,
     DistillReport,
     StudentConfig,
-    cluster_prototypes,
     encoder_license,
     export_checked_student,
     finetune_graph,
@@ -62,6 +61,7 @@ from edge_eval.training.distill import (
     load_student_encoder,
     rounded,
 )
+from edge_eval.training.train import cluster_prototypes
 
 __all__ = [
     "PAIR_FIELDS",

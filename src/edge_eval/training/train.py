@@ -26,11 +26,12 @@ from edge_eval.conversations import Conversation, iter_conversations, turn_input
 from edge_eval.errors import ConfigError, MissingDependencyError
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
-from edge_eval.reward.encoding import Sequence3, batches
+from edge_eval.reward.encoding import Sequence3, TurnEncoder, batches
 
 __all__ = [
     "LabelledTurns",
     "TrainConfig",
+    "cluster_prototypes",
     "cut_encoder",
     "encoder_dir",
     "labelled_turns",
@@ -260,6 +261,34 @@ def torch_features(
             embeds[rows] = r.numpy()
     assert feats is not None and embeds is not None
     return feats, embeds
+
+
+def cluster_prototypes(
+    graph: Any,
+    turn_encoder: TurnEncoder,
+    conversations: Sequence[Conversation],
+    *,
+    batch_size: int,
+) -> tuple[list[str], np.ndarray] | None:
+    """Recogniser prototypes (unit-norm mean embedding per task) of labelled conversations."""
+    from edge_eval.tasks.recogniser import recogniser_text
+
+    rows = [(i, c.task) for i, c in enumerate(conversations) if c.task]
+    if not rows:
+        return None
+    clusters = sorted({task for _, task in rows if task})
+    texts = [recogniser_text(conversations[i]) for i, _ in rows]
+    _, emb = torch_features(
+        graph, turn_encoder.encode_texts(texts), batch_size=batch_size, pad_id=turn_encoder.pad
+    )
+    prototypes = np.zeros((len(clusters), emb.shape[1]), dtype=np.float32)
+    for k, name in enumerate(clusters):
+        centre = emb[[j for j, (_, task) in enumerate(rows) if task == name]].mean(0)
+        prototypes[k] = centre / max(float(np.linalg.norm(centre)), 1e-12)
+    return clusters, prototypes
+
+
+# --------------------------------------------------------------------------- ONNX pieces
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
