@@ -265,7 +265,7 @@ def build_default_bundle(
             graph,
             turn_encoder.encode_turns(train.turns),
             train.labels,
-            _legacy_finetune_config(config),
+            _finetune_config(config),
             say=say,
             pad_id=turn_encoder.pad,
         )
@@ -421,11 +421,10 @@ def _head_features_text(features: HeadFeatures, layers: tuple[int, ...]) -> str:
     return "[r, c, r*c, log length] of the mean-pooled response and context"
 
 
-def _legacy_finetune_config(config: BuildConfig) -> Any:
+def _finetune_config(config: BuildConfig) -> Any:
     from edge_eval.training.train import TrainConfig
 
     return TrainConfig(
-        template=config.template,
         batch_size=config.batch_size,
         seed=config.seed,
         finetune_layers=config.finetune_layers,

@@ -25,7 +25,6 @@ import numpy as np
 from edge_eval.conversations import Conversation, iter_conversations, turn_inputs
 from edge_eval.errors import ConfigError, MissingDependencyError
 from edge_eval.reward.base import TurnInput
-from edge_eval.reward.bundle import InputTemplate
 from edge_eval.reward.encoding import Sequence3, TurnEncoder, batches
 
 __all__ = [
@@ -57,26 +56,19 @@ def encoder_dir() -> Path:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
-    """How a bundle is built.
+    """How ``bundle build --finetune-layers N`` trains the encoder's top layers with the head.
 
     Attributes:
-        name: the bundle's name (a fixed label).
-        template: input template (max length, response budget).
-        batch_size: encoder batch size for feature extraction.
-        seed: seed of every random choice (folds are by conversation order, not random).
-        quantize: ship int8 per-channel (True) or fp32 (False).
-        finetune_layers: how many top encoder layers are trained with the head (0: head only,
-            a ridge regression on frozen features).
+        batch_size: encoder batch size for caching the frozen layers' outputs.
+        seed: seed of every random choice (batch order, head initialisation).
+        finetune_layers: how many top encoder layers are trained with the head.
         finetune_epochs: epochs of that training (MSE on the labels, AdamW).
         finetune_lr: learning rate of the encoder layers (the head's is 20x).
         finetune_batch_size: turns per training step.
     """
 
-    name: str = "minilm-l6-empathy"
-    template: InputTemplate = InputTemplate(max_length=192, max_response_tokens=160)
     batch_size: int = 32
     seed: int = 0
-    quantize: bool = True
     finetune_layers: int = 2
     finetune_epochs: int = 4
     finetune_lr: float = 5e-5
