@@ -17,7 +17,8 @@ on EmpatheticExchanges at turn level (``--ee``; CC BY-NC, measurement only: noth
 and iEval at conversation level (``--ieval``; a conversation's score is the mean of its turn
 scores). The default bundle was trained on iEval: its iEval row is in-sample and marked so; its
 honest iEval figure is the grouped 5-fold cross-validation recorded in ``bundle.json``, printed
-below the table. Speeds (turns/s, whole set, this process) are printed with the CPU's features.
+below the table with the leave-one-chatbot-out figure (how far its scale is off on a system it
+never saw). Speeds (turns/s, whole set, this process) are printed with the CPU's features.
 """
 
 from __future__ import annotations
@@ -276,6 +277,16 @@ def main(argv: list[str] | None = None) -> int:
             f"[{cv['spearman_ci'][0]:.2f}, {cv['spearman_ci'][1]:.2f}] (n {cv['n']}), "
             f"MAE {cv['mae']:.2f}, bias {cv['bias']:+.2f}; length baseline ρ "
             f"{cv['baseline_length_words']:.3f}"
+        )
+    unseen = agreement.get("ieval_unseen_chatbot")
+    if unseen:
+        print(
+            f"Default bundle, iEval {unseen.get('protocol')} ({unseen['chatbots']} chatbots, each "
+            f"scored by heads trained without it and without its raters; bundle.json): ρ "
+            f"{unseen['spearman']:.3f} [{unseen['spearman_ci'][0]:.2f}, "
+            f"{unseen['spearman_ci'][1]:.2f}] (n {unseen['n']}), MAE {unseen['mae']:.2f}, mean "
+            f"within one chatbot ρ {unseen['within_chatbot_spearman']:.3f}, bias per chatbot "
+            + ", ".join(f"{b:+.2f}" for b in unseen["bias_per_chatbot"])
         )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "speeds": speeds}, indent=2, default=float))

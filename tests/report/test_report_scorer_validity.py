@@ -39,6 +39,16 @@ META = {
                 "spearman_ci": [0.38, 0.44],
                 "bias": None,
             },
+            "ieval_unseen_chatbot": {
+                "label": PLANT,
+                "level": "conversation",
+                "protocol": "leave-one-chatbot-out",
+                "n": 1920,
+                "spearman": 0.25,
+                "spearman_ci": [0.2, 0.3],
+                "bias": -0.93,
+                "bias_per_chatbot": [-0.93, 0.0, 0.1, 0.8],
+            },
             "private_set": {"level": "turn", "protocol": "unseen", "n": 50, "spearman": 0.9},
         }
     }
@@ -68,6 +78,16 @@ def test_only_allowlisted_labels_and_numbers_are_kept() -> None:
             "high": 0.44,
             "bias": None,
         },
+        {
+            "set": "ieval_unseen_chatbot",
+            "level": "conversation",
+            "protocol": "leave-one-chatbot-out",
+            "n": 1920,
+            "spearman": 0.25,
+            "low": 0.2,
+            "high": 0.3,
+            "bias": -0.93,
+        },
     )
     bad = {
         "validation": {
@@ -94,6 +114,13 @@ def test_reports_state_the_scorers_agreement_with_people() -> None:
         "[0.52, 0.60] with people's ratings, n = 1920, bias -0.04 on the 1-5 scale." in md
     )
     assert "Spearman rho 0.410 [0.38, 0.44] with people's ratings, n = 4948." in md
+    assert (
+        "- iEval, on a chatbot the scorer never saw (each of its chatbots held out in turn, with "
+        "the people who rated it); conversation level, each model trained without the chatbot "
+        "it scores and its raters: Spearman rho 0.250 [0.20, 0.30] with people's ratings, "
+        "n = 1920; on one of those chatbots its mean was off by -0.93 on the 1-5 scale, so "
+        "compare gaps between systems with that in mind." in md
+    )
     assert "How far to trust these numbers" in render_html(d)
     assert json.loads(render_json(d)) == d
 

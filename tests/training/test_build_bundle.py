@@ -49,6 +49,8 @@ def test_bundle_build_keeps_a_checkpoint_that_exports_back(run_cli: RunCli, tmp_
     cv = validation["human_agreement"]["ieval"]
     assert (cv["n"], cv["level"], cv["protocol"]) == (40, "conversation", "grouped-5-fold-cv")
     assert cv["baseline_length_words"] is not None and cv["spearman_ci"][0] <= cv["spearman_ci"][1]
+    unseen = validation["human_agreement"]["ieval_unseen_chatbot"]
+    assert (unseen["n"], unseen["protocol"], unseen["chatbots"]) == (40, "leave-one-chatbot-out", 4)
     assert -1.0 <= validation["turn"]["spearman"] <= 1.0
     assert validation["int8_vs_fp32"]["spearman"] > 0.9
     meta = json.loads((bundle_dir / "bundle.json").read_text())

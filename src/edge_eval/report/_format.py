@@ -112,6 +112,7 @@ def comparison_rows(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 _PROTOCOL_TEXT = {
     "unseen": "never seen by the scorer",
     "grouped-5-fold-cv": "grouped 5-fold cross-validation, each fold's model trained without it",
+    "leave-one-chatbot-out": "each model trained without the chatbot it scores and its raters",
 }
 
 
@@ -133,6 +134,11 @@ def validity_lines(d: dict[str, Any]) -> list[str]:
     for e in entries:
         ci = f" [{num(e['low'], 2)}, {num(e['high'], 2)}]" if e["low"] is not None else ""
         bias = "" if e["bias"] is None else f", bias {e['bias']:+.2f} on the 1-5 scale"
+        if e["bias"] is not None and e["protocol"] == "leave-one-chatbot-out":
+            bias = (
+                f"; on one of those chatbots its mean was off by {e['bias']:+.2f} on the 1-5 "
+                "scale, so compare gaps between systems with that in mind"
+            )
         lines.append(
             f"{VALIDITY_SETS[e['set']]}; {e['level']} level, {_PROTOCOL_TEXT[e['protocol']]}: "
             f"Spearman rho {num(e['spearman'])}{ci} with people's ratings, n = {e['n']}{bias}."

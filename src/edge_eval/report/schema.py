@@ -72,11 +72,15 @@ DP_MECHANISMS = ("laplace", "gaussian-zcdp")
 VALIDITY_SETS = {
     "ieval": "iEval: each user rated the whole chat (1-5)",
     "empathetic_exchanges": "EmpatheticExchanges: annotators graded each reply (5ES, 1-5)",
+    "ieval_unseen_chatbot": "iEval, on a chatbot the scorer never saw (each of its chatbots "
+    "held out in turn, with the people who rated it)",
 }
 VALIDITY_LEVELS = ("turn", "conversation")
 #: ``unseen``: the scorer never saw the set; ``grouped-5-fold-cv``: each fold's model was
-#: trained without its test fold.
-VALIDITY_PROTOCOLS = ("unseen", "grouped-5-fold-cv")
+#: trained without its test fold; ``leave-one-chatbot-out``: that and without the chatbot
+#: scored, whose ``bias`` is then the one of the chatbot furthest off (mean predicted − mean
+#: human on that chatbot's conversations).
+VALIDITY_PROTOCOLS = ("unseen", "grouped-5-fold-cv", "leave-one-chatbot-out")
 _TOLERANCE = 1e-5  # published figures are rounded to 6 decimals
 
 

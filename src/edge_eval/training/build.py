@@ -14,8 +14,10 @@ The recipe (``make bundle``; every setting chosen by cross-dataset agreement, se
    labelled turns. The head's output is on the 1-5 scale (the identity calibration).
 3. Its agreement with people, measured on data each model never saw: grouped 5-fold
    cross-validation on the rated conversations (groups: the person), each fold's head trained
-   without its test fold; and any ``measure`` set (e.g. EmpatheticExchanges, which is never
-   trained, tuned or selected on), scored by the shipped int8 file.
+   without its test fold; the same figures on a chatbot the head never saw (each of iEval's
+   chatbots held out in turn, with the people who rated it), whose bias says how far the 1-5
+   scale may be off for a new system; and any ``measure`` set (e.g. EmpatheticExchanges, which
+   is never trained, tuned or selected on), scored by the shipped int8 file.
 4. Export to ONNX, int8, and the figures written into ``bundle.json`` with the training data,
    their licences and attribution. Seeded and deterministic.
 """
@@ -156,6 +158,31 @@ def _features(
     return np.hstack([x, response_log_lengths(sequences)[:, None]]), emb
 
 
+def _out_of_sample(
+    rated: RatedConversations,
+    conv_x: np.ndarray,
+    mask: np.ndarray,
+    config: BuildConfig,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Conversation scores, each ``test`` rows' from a head fitted on its ``train`` rows only."""
+    out = np.zeros(len(rated.ratings))
+    for train, test in splits:
+        fit = fit_head(
+            mask,
+            alpha=config.ridge_alpha,
+            conversation_x=conv_x[train],
+            conversation_y=rated.ratings[train],
+            turn_x=turn_x,
+            turn_y=turn_y,
+            turn_share=config.turn_share,
+        )
+        out[test] = fit.predict(conv_x[test])
+    return out
+
+
 def _cross_validate(
     rated: RatedConversations,
     conv_x: np.ndarray,
@@ -166,20 +193,65 @@ def _cross_validate(
 ) -> np.ndarray:
     """Out-of-fold conversation scores: each fold's head trained without that fold."""
     folds = grouped_folds(rated.groups, config.folds)
-    oof = np.zeros(len(rated.ratings))
-    for k in range(config.folds):
-        test = folds == k
-        fit = fit_head(
-            mask,
-            alpha=config.ridge_alpha,
-            conversation_x=conv_x[~test],
-            conversation_y=rated.ratings[~test],
-            turn_x=turn_x,
-            turn_y=turn_y,
-            turn_share=config.turn_share,
-        )
-        oof[test] = fit.predict(conv_x[test])
-    return oof
+    splits = [(folds != k, folds == k) for k in range(config.folds)]
+    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
+
+
+def _unseen_chatbot(
+    rated: RatedConversations,
+    conv_x: np.ndarray,
+    mask: np.ndarray,
+    config: BuildConfig,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+) -> np.ndarray | None:
+    """Each chatbot's conversation scores from heads that never saw that chatbot or its raters.
+
+    Leave-one-chatbot-out crossed with the grouped folds: the conversations of chatbot ``s`` in
+    fold ``k`` are scored by a head trained on the other chatbots' conversations outside fold
+    ``k``. None when fewer than two chatbots are known, any conversation's chatbot is not, or
+    some conversation would have no head to score it.
+    """
+    systems = rated.systems
+    known = np.unique(systems[systems >= 0])
+    if len(known) < 2 or bool((systems < 0).any()):
+        return None
+    folds = grouped_folds(rated.groups, config.folds)
+    splits = []
+    for system in known:
+        for k in range(config.folds):
+            test = (systems == system) & (folds == k)
+            train = (systems != system) & (folds != k)
+            if test.any() and not train.any():
+                return None
+            if test.any():
+                splits.append((train, test))
+    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
+
+
+def _unseen_chatbot_figures(
+    rated: RatedConversations, scores: np.ndarray, words: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """Agreement of leave-one-chatbot-out scores; ``bias``: the chatbot furthest off.
+
+    ``bias_per_chatbot`` lists every chatbot's mean predicted − mean human, sorted (numbers
+    only: a chatbot's name is never written); ``within_chatbot_spearman`` is the mean of the
+    per-chatbot rhos (how well it orders one unseen system's conversations).
+    """
+    from edge_eval.validation import spearman
+
+    out = _agreement(rated.ratings, scores, words, seed)
+    per_bias, per_rho = [], []
+    for system in np.unique(rated.systems):
+        m = rated.systems == system
+        per_bias.append(float(np.mean(scores[m]) - np.mean(rated.ratings[m])))
+        per_rho.append(float(spearman(rated.ratings[m], scores[m])))
+    out["pooled_bias"] = out["bias"]
+    out["bias"] = max(per_bias, key=abs)
+    out["bias_per_chatbot"] = sorted(per_bias)
+    out["within_chatbot_spearman"] = float(np.mean(per_rho))
+    out["chatbots"] = len(per_bias)
+    return out
 
 
 def build_default_bundle(
@@ -248,6 +320,17 @@ def build_default_bundle(
     words = rated.conversation_mean(rated.response_words)
     cv_figures = _agreement(rated.ratings, oof, words, config.seed)
     say(f"grouped {config.folds}-fold CV on rated conversations: rho {cv_figures['spearman']:.3f}")
+    by_chatbot = _unseen_chatbot(rated, conv_x, mask, config, turn_x, train.labels)
+    unseen_figures = (
+        None
+        if by_chatbot is None
+        else _unseen_chatbot_figures(rated, np.clip(by_chatbot, low, high), words, config.seed)
+    )
+    if unseen_figures is not None:
+        say(
+            f"a chatbot never seen: rho {unseen_figures['spearman']:.3f}, mean off by up to "
+            f"{unseen_figures['bias']:+.2f}"
+        )
 
     fit: HeadFit = fit_head(
         mask,
@@ -354,6 +437,13 @@ def build_default_bundle(
                 **cv_figures,
             }
         }
+        if unseen_figures is not None:
+            human["ieval_unseen_chatbot"] = {
+                "label": "iEval, each chatbot held out in turn with the people who rated it",
+                "level": "conversation",
+                "protocol": "leave-one-chatbot-out",
+                **unseen_figures,
+            }
         int8_vs_fp32: dict[str, Any] = {
             "mae": float(np.mean(np.abs(predicted - predicted_fp32))),
             "spearman": float(spearman(predicted, predicted_fp32)),

@@ -16,7 +16,13 @@ from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.errors import ConfigError
 from edge_eval.reward.base import TurnInput
 
-__all__ = ["RatedConversations", "grouped_folds", "ieval_group", "rated_conversations"]
+__all__ = [
+    "RatedConversations",
+    "grouped_folds",
+    "ieval_group",
+    "ieval_system",
+    "rated_conversations",
+]
 
 
 def ieval_group(conversation_id: str) -> str:
@@ -31,6 +37,14 @@ def ieval_group(conversation_id: str) -> str:
     return conversation_id
 
 
+def ieval_system(conversation_id: str) -> str | None:
+    """The chatbot (BOT) of an iEval id ``ieval-PART-VALENCE-BOT``; None for any other id."""
+    parts = conversation_id.split("-")
+    if len(parts) >= 4 and parts[0] == "ieval":
+        return parts[3]
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RatedConversations:
     """Assistant turns of conversations that carry a whole-conversation rating.
@@ -40,6 +54,7 @@ class RatedConversations:
         conversation_of_turn: row of each turn's conversation in ``ratings``.
         ratings: each conversation's ``perceived_empathy`` (1-5).
         groups: each conversation's group (same person), as integers.
+        systems: each conversation's chatbot, as integers (-1: not known).
         response_words: words of each turn's response (for the length baseline).
     """
 
@@ -47,6 +62,7 @@ class RatedConversations:
     conversation_of_turn: np.ndarray
     ratings: np.ndarray
     groups: np.ndarray
+    systems: np.ndarray
     response_words: np.ndarray
 
     def conversation_mean(self, values: np.ndarray) -> np.ndarray:
@@ -67,6 +83,7 @@ def rated_conversations(path: Path) -> RatedConversations:
     conv: list[int] = []
     ratings: list[float] = []
     group_names: list[str] = []
+    system_names: list[str | None] = []
     for line, conversation in enumerate(iter_conversations(path), start=1):
         inputs = turn_inputs(conversation)
         if conversation.perceived_empathy is None or not inputs:
@@ -75,6 +92,7 @@ def rated_conversations(path: Path) -> RatedConversations:
         ratings.append(float(conversation.perceived_empathy))
         # A conversation without an id is its own group (named by its line, never shown).
         group_names.append(ieval_group(conversation.id or f"line-{line}"))
+        system_names.append(ieval_system(conversation.id or ""))
         turns.extend(inputs)
         conv.extend([row] * len(inputs))
     if not ratings:
@@ -83,11 +101,13 @@ def rated_conversations(path: Path) -> RatedConversations:
             hint="A human-rated training file needs `perceived_empathy` (1-5) per conversation.",
         )
     index = {name: i for i, name in enumerate(sorted(set(group_names)))}
+    known = {name: i for i, name in enumerate(sorted({n for n in system_names if n}))}
     return RatedConversations(
         turns=tuple(turns),
         conversation_of_turn=np.asarray(conv, dtype=np.int64),
         ratings=np.asarray(ratings, dtype=np.float64),
         groups=np.asarray([index[g] for g in group_names], dtype=np.int64),
+        systems=np.asarray([known.get(n, -1) if n else -1 for n in system_names], dtype=np.int64),
         response_words=np.asarray([len(t.response.split()) for t in turns], dtype=np.float64),
     )
 
