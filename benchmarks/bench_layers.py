@@ -9,9 +9,14 @@ For each head in the table, a ridge regression (``edge_eval.training.head``, the
 code: rated conversations as mean turn features, synthetic turns at a share of the weight) is
 measured by:
 
-- iEval grouped 5-fold cross-validation by person (``edge_eval.training.human.grouped_folds``,
-  the folds ``make bundle`` uses): Spearman rho of conversation scores, MAE;
+- iEval grouped 5-fold cross-validation by person (``cross_validated_scores`` of
+  ``edge_eval.training.build``: the folds and fits ``make bundle`` uses): Spearman rho of
+  conversation scores, MAE;
 - the mean within-bot rho on iEval (does the head rank replies, not just recognise the bot?);
+- leave-one-chatbot-out on iEval (``unseen_chatbot_scores``: each chatbot scored by heads
+  trained without it and without the test fold's people, as ``bundle build`` records it): rho
+  of those scores, and the bias of the chatbot furthest off (how far the scale may be off on a
+  new system);
 - synthetic -> iEval: the head fitted on the synthetic turns alone, scored on iEval;
 - synthetic held-out rho of the head fitted on everything;
 - the warm/cold margin of ``tests/reward/test_onnx_scorer.py`` (a warm and a dismissive reply to
@@ -33,8 +38,9 @@ from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
 from edge_eval.reward.encoding import TurnEncoder
+from edge_eval.training.build import BuildConfig, cross_validated_scores, unseen_chatbot_scores
 from edge_eval.training.head import fit_weighted_ridge
-from edge_eval.training.human import grouped_folds, rated_conversations
+from edge_eval.training.human import rated_conversations
 from edge_eval.training.train import (
     encoder_dir,
     make_graph,
@@ -125,8 +131,7 @@ def main() -> None:
     )
 
     rated = rated_conversations(args.ieval)
-    folds = grouped_folds(rated.groups, 5)
-    bots = np.asarray([cid.rsplit("-", 1)[-1] for cid in _ids(args.ieval)])
+    bots = rated.systems
     train_turns, train_y = labelled(SYNTH / "train.jsonl")
     held_turns, held_y = labelled(SYNTH / "heldout.jsonl")
     if args.limit:
@@ -155,19 +160,22 @@ def main() -> None:
     y = rated.ratings
     print(
         "| head features | ridge α | synthetic share | iEval CV ρ | iEval within-bot ρ | "
-        "synthetic → iEval ρ | synthetic held-out ρ | iEval CV MAE | warm − cold |"
+        "unseen-chatbot ρ | unseen-chatbot worst bias | synthetic → iEval ρ | "
+        "synthetic held-out ρ | iEval CV MAE | warm − cold |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, layers, alpha, share, response_only in ROWS:
         f = features[response_only]
         xc, xs = columns(f["ieval"], layers), columns(f["train"], layers)
-        oof = np.zeros(len(y))
-        for k in range(5):
-            test = folds == k
-            coef, bias = fit(xc[~test], y[~test], xs, train_y, alpha, share)
-            oof[test] = xc[test] @ coef + bias
-        oof = np.clip(oof, 1.0, 5.0)
+        config = BuildConfig(ridge_alpha=alpha, turn_share=share)
+        mask = np.ones(xc.shape[1], dtype=bool)
+        oof = np.clip(cross_validated_scores(rated, xc, mask, config, xs, train_y), 1.0, 5.0)
         within = np.mean([spearman(y[bots == b], oof[bots == b]) for b in np.unique(bots)])
+        unseen = unseen_chatbot_scores(rated, xc, mask, config, xs, train_y)
+        assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots in the ids"
+        unseen = np.clip(unseen, 1.0, 5.0)
+        per_bot = [unseen[bots == b].mean() - y[bots == b].mean() for b in np.unique(bots)]
+        worst = max(per_bot, key=abs)
         coef_s, bias_s = fit_weighted_ridge(xs, train_y, alpha, np.ones(len(train_y)))
         transfer = spearman(y, xc @ coef_s + bias_s)
         coef, bias = fit(xc, y, xs, train_y, alpha, share if share else 0.0)
@@ -176,18 +184,10 @@ def main() -> None:
         margin = probe_scores[1::2].mean() - probe_scores[0::2].mean()
         print(
             f"| {label} | {alpha:g} | {share:g} | {spearman(y, oof):.3f} | {within:.3f} | "
-            f"{transfer:.3f} | {held:.3f} | {np.mean(np.abs(oof - y)):.3f} | {margin:+.2f} |",
+            f"{spearman(y, unseen):.3f} | {worst:+.2f} | {transfer:.3f} | {held:.3f} | "
+            f"{np.mean(np.abs(oof - y)):.3f} | {margin:+.2f} |",
             flush=True,
         )
-
-
-def _ids(path: Path) -> list[str]:
-    """Conversation ids of the rated conversations, in ``rated_conversations`` order."""
-    out = []
-    for line, conversation in enumerate(iter_conversations(path), start=1):
-        if conversation.perceived_empathy is not None and turn_inputs(conversation):
-            out.append(conversation.id or f"line-{line}")
-    return out
 
 
 if __name__ == "__main__":

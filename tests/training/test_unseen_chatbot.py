@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_eval.training.build import BuildConfig, _unseen_chatbot, _unseen_chatbot_figures
+from edge_eval.training.build import BuildConfig, unseen_chatbot_figures, unseen_chatbot_scores
 from edge_eval.training.human import RatedConversations, ieval_system, rated_conversations
 
 
@@ -37,11 +37,11 @@ def _three_chatbots() -> tuple[RatedConversations, np.ndarray]:
 def test_a_chatbot_is_scored_by_heads_that_never_saw_it() -> None:
     rated, x = _three_chatbots()
     config = BuildConfig(ridge_alpha=1e-8, turn_share=0.0)
-    scores = _unseen_chatbot(
+    scores = unseen_chatbot_scores(
         rated, x, np.ones(2, dtype=bool), config, np.zeros((0, 2)), np.zeros(0)
     )
     assert scores is not None
-    figures = _unseen_chatbot_figures(rated, scores, np.ones(30), seed=0)
+    figures = unseen_chatbot_figures(rated, scores, np.ones(30), seed=0)
     # Trained without chatbot 2, a head cannot know its higher level: its mean is 1.5 low.
     assert figures["bias"] == pytest.approx(-1.5, abs=1e-3)
     assert figures["bias_per_chatbot"][0] == pytest.approx(-1.5, abs=1e-3)
@@ -57,9 +57,9 @@ def test_no_figure_without_two_known_chatbots() -> None:
     config = BuildConfig(turn_share=0.0)
     mask = np.ones(2, dtype=bool)
     one = _rated(np.zeros(30, dtype=np.int64), rated.groups, rated.ratings)
-    assert _unseen_chatbot(one, x, mask, config, np.zeros((0, 2)), np.zeros(0)) is None
+    assert unseen_chatbot_scores(one, x, mask, config, np.zeros((0, 2)), np.zeros(0)) is None
     unknown = _rated(np.where(rated.systems == 1, -1, rated.systems), rated.groups, rated.ratings)
-    assert _unseen_chatbot(unknown, x, mask, config, np.zeros((0, 2)), np.zeros(0)) is None
+    assert unseen_chatbot_scores(unknown, x, mask, config, np.zeros((0, 2)), np.zeros(0)) is None
 
 
 def test_chatbots_are_read_from_ieval_ids(tmp_path: Path) -> None:

