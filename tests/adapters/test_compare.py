@@ -100,6 +100,14 @@ def test_outputs_hold_aggregates_only(tiny_compare: object, tmp_path: Path) -> N
     assert adapter_report["baseline"] is not None  # the same --baseline path `score` has
     svg = (out / "compare.svg").read_text()
     assert svg.count("<polyline") == 3 * (len(CLUSTERS) + 1)  # one line per system per panel
+    # the comparison states how far its scorer can be trusted, as the systems' reports do
+    validity = json.loads((out / "compare.json").read_text())["parameters"]["scorer_validity"]
+    assert validity == adapter_report["parameters"]["scorer_validity"]
+    assert [v["set"] for v in validity] == ["ieval", "empathetic_exchanges", "ieval_unseen_chatbot"]
+    md = (out / "compare.md").read_text()
+    assert "## How far to trust these numbers" in md
+    assert "on a chatbot the scorer never saw" in md and "its mean was off by" in md
+    assert "How far to trust these numbers" in (out / "compare.html").read_text()
     # no user turn of any scenario, no steering prompt, no path leaves
     scenarios = load_scenarios()
     secrets = [str(tmp_path), "tiny-f32"]
@@ -146,6 +154,24 @@ def test_validator_refuses_free_text() -> None:
         validate_compare_dict(d)
     with pytest.raises(PrivacyViolation):
         validate_compare_dict(d | {"note": "free text"})
+
+
+def test_validator_refuses_free_text_in_the_scorers_figures(tiny_compare: object) -> None:
+    d = json.loads(json.dumps(tiny_compare.summary))  # type: ignore[attr-defined]
+    validate_compare_dict(d)
+    entry = d["parameters"]["scorer_validity"][0]
+    for key, value in (("set", "planted-zz41"), ("protocol", "planted-zz41"), ("n", "12")):
+        bad = json.loads(json.dumps(d))
+        bad["parameters"]["scorer_validity"][0] = dict(entry, **{key: value})
+        with pytest.raises(PrivacyViolation):
+            validate_compare_dict(bad)
+    bad = json.loads(json.dumps(d))
+    bad["parameters"]["scorer_validity"][0]["note"] = "planted-zz41"
+    with pytest.raises(PrivacyViolation):
+        validate_compare_dict(bad)
+    bad["parameters"]["scorer_validity"] = "planted-zz41"
+    with pytest.raises(PrivacyViolation):
+        validate_compare_dict(bad)
 
 
 def test_compare_cli(run_cli, tiny_gguf_f32: Path, tiny_adapters_dir: Path, tmp_path: Path) -> None:

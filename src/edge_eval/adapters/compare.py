@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 COMPARE_KIND = "edge-eval.compare"
-COMPARE_SCHEMA_VERSION = 1
+COMPARE_SCHEMA_VERSION = 2  # 2: parameters.scorer_validity
 
 #: Progress callback: (assistant turns generated, total).
 Progress = Callable[[int, int], None]
@@ -503,6 +503,9 @@ def _summary(
             "n_boot": config.n_boot,
             "model_kind": reports[reference]["parameters"]["model_kind"],
             "routing": "recogniser" if config.route else "given",
+            # How far the scorer's numbers can be trusted, as its reports state it (allowlisted
+            # labels and numbers from its bundle; empty for a scorer with none recorded).
+            "scorer_validity": list(reports[reference]["parameters"].get("scorer_validity", [])),
         },
         "clusters": [
             {"cluster": c, "routing_accuracy": routing[c], "systems": entries(c)} for c in clusters
@@ -576,7 +579,7 @@ def _check_entry(entry: Any, where: str) -> None:
 
 def validate_compare_dict(d: dict[str, Any]) -> None:
     """Refuse a compare report with any field outside the allowlist (raises PrivacyViolation)."""
-    from edge_eval.report.schema import CLUSTER_NAME_PATTERN
+    from edge_eval.report.schema import CLUSTER_NAME_PATTERN, scorer_validity_problems
 
     if set(d) != {"schema_version", "kind", "parameters", "clusters", "overall"}:
         raise PrivacyViolation("compare report: unexpected top-level fields")
@@ -593,9 +596,12 @@ def validate_compare_dict(d: dict[str, Any]) -> None:
         "n_boot",
         "model_kind",
         "routing",
+        "scorer_validity",
     }
     if not isinstance(params, dict) or set(params) != allowed:
         raise PrivacyViolation("compare report: parameters outside the allowlist")
+    if scorer_validity_problems(params["scorer_validity"]):
+        raise PrivacyViolation("compare report: scorer_validity outside the allowlist")
     systems = {s.value for s in System}
     if not set(params["systems"]) <= systems or params["reference"] not in systems:
         raise PrivacyViolation("compare report: unknown system label")

@@ -91,6 +91,8 @@ def render_compare_markdown(d: dict[str, Any]) -> str:
     ]
     if routing:
         lines += ["", "Routing accuracy (first user turn → cluster): " + ", ".join(routing) + "."]
+    lines += ["", "## How far to trust these numbers", ""]
+    lines += [f"- {text}" for text in f.validity_lines({"parameters": p})]
     lines += ["", "Per-turn perceived p (turns in brackets):", ""]
     for label, entries in _panels(d):
         shown = [e for e in entries if e["status"] == f.PUBLISHED]

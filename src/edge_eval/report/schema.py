@@ -55,6 +55,7 @@ __all__ = [
     "GroupStatus",
     "report_problems",
     "schema_problems",
+    "scorer_validity_problems",
     "suppression_problems",
     "validate_report_dict",
 ]
@@ -285,6 +286,22 @@ def _comparison(named: bool) -> _ByStatus:
     )
 
 
+#: A scorer's agreement with people as reports (and compare.json) carry it.
+_SCORER_VALIDITY = _List(
+    _Object(
+        {
+            "set": _choice(tuple(VALIDITY_SETS)),
+            "level": _choice(VALIDITY_LEVELS),
+            "protocol": _choice(VALIDITY_PROTOCOLS),
+            "n": _integer(1),
+            "spearman": _number(-1.0, 1.0, nullable=True),
+            "low": _number(-1.0, 1.0, nullable=True),
+            "high": _number(-1.0, 1.0, nullable=True),
+            "bias": _number(-4.0, 4.0, nullable=True),
+        }
+    )
+)
+
 _REPORT = _Object(
     {
         "schema_version": _const(SCHEMA_VERSION),
@@ -305,20 +322,7 @@ _REPORT = _Object(
                         }
                     )
                 ),
-                "scorer_validity": _List(
-                    _Object(
-                        {
-                            "set": _choice(tuple(VALIDITY_SETS)),
-                            "level": _choice(VALIDITY_LEVELS),
-                            "protocol": _choice(VALIDITY_PROTOCOLS),
-                            "n": _integer(1),
-                            "spearman": _number(-1.0, 1.0, nullable=True),
-                            "low": _number(-1.0, 1.0, nullable=True),
-                            "high": _number(-1.0, 1.0, nullable=True),
-                            "bias": _number(-4.0, 4.0, nullable=True),
-                        }
-                    )
-                ),
+                "scorer_validity": _SCORER_VALIDITY,
             },
             # absent in reports made before them; scorer_validity also when none is recorded
             optional=frozenset({"differential_privacy", "scorer_validity"}),
@@ -405,6 +409,13 @@ def schema_problems(d: object) -> list[str]:
     """How ``d`` departs from the allowlist alone (keys, types, ranges, fixed labels)."""
     problems: list[str] = []
     _REPORT(d, "report", problems)
+    return problems
+
+
+def scorer_validity_problems(value: object) -> list[str]:
+    """How a ``scorer_validity`` list departs from the allowlist (as :func:`schema_problems`)."""
+    problems: list[str] = []
+    _SCORER_VALIDITY(value, "scorer_validity", problems)
     return problems
 
 
