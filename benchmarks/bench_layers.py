@@ -38,7 +38,12 @@ from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
 from edge_eval.reward.encoding import TurnEncoder
-from edge_eval.training.build import BuildConfig, cross_validated_scores, unseen_chatbot_scores
+from edge_eval.training.build import (
+    BuildConfig,
+    cross_validated_scores,
+    unseen_chatbot_figures,
+    unseen_chatbot_scores,
+)
 from edge_eval.training.head import fit_weighted_ridge
 from edge_eval.training.human import rated_conversations
 from edge_eval.training.train import (
@@ -132,6 +137,7 @@ def main() -> None:
 
     rated = rated_conversations(args.ieval)
     bots = rated.systems
+    words = rated.conversation_mean(rated.response_words)
     train_turns, train_y = labelled(SYNTH / "train.jsonl")
     held_turns, held_y = labelled(SYNTH / "heldout.jsonl")
     if args.limit:
@@ -173,9 +179,7 @@ def main() -> None:
         within = np.mean([spearman(y[bots == b], oof[bots == b]) for b in np.unique(bots)])
         unseen = unseen_chatbot_scores(rated, xc, mask, config, xs, train_y)
         assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots in the ids"
-        unseen = np.clip(unseen, 1.0, 5.0)
-        per_bot = [unseen[bots == b].mean() - y[bots == b].mean() for b in np.unique(bots)]
-        worst = max(per_bot, key=abs)
+        unseen = unseen_chatbot_figures(rated, np.clip(unseen, 1.0, 5.0), words, 0)
         coef_s, bias_s = fit_weighted_ridge(xs, train_y, alpha, np.ones(len(train_y)))
         transfer = spearman(y, xc @ coef_s + bias_s)
         coef, bias = fit(xc, y, xs, train_y, alpha, share if share else 0.0)
@@ -184,7 +188,7 @@ def main() -> None:
         margin = probe_scores[1::2].mean() - probe_scores[0::2].mean()
         print(
             f"| {label} | {alpha:g} | {share:g} | {spearman(y, oof):.3f} | {within:.3f} | "
-            f"{spearman(y, unseen):.3f} | {worst:+.2f} | {transfer:.3f} | {held:.3f} | "
+            f"{unseen['spearman']:.3f} | {unseen['bias']:+.2f} | {transfer:.3f} | {held:.3f} | "
             f"{np.mean(np.abs(oof - y)):.3f} | {margin:+.2f} |",
             flush=True,
         )

@@ -32,8 +32,13 @@ import numpy as np
 
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
-from edge_eval.reward.encoding import TurnEncoder
-from edge_eval.training.build import BuildConfig, cross_validated_scores, unseen_chatbot_scores
+from edge_eval.reward.encoding import TurnEncoder, batches
+from edge_eval.training.build import (
+    BuildConfig,
+    cross_validated_scores,
+    unseen_chatbot_figures,
+    unseen_chatbot_scores,
+)
 from edge_eval.training.human import RatedConversations, rated_conversations
 from edge_eval.training.train import encoder_dir, make_graph
 from edge_eval.validation import spearman
@@ -47,50 +52,26 @@ MPNET_LAYERS = ((4,), (6,), (8,), (10,), (12,), (6, 8))
 
 
 def mpnet_features(folder: Path, turns: list[TurnInput]) -> np.ndarray:
-    """Per turn, the response mean-pooled at each of mpnet's 13 hidden states (unit norm)."""
+    """Per turn, the response mean-pooled at each of mpnet's 13 hidden states (unit norm).
+
+    The input is the one ``score`` builds (:class:`TurnEncoder` reads mpnet's ``<s>``/``</s>``
+    as its CLS/SEP), pooled over the same response tokens as MiniLM's features.
+    """
     import torch
-    from tokenizers import Tokenizer
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
-    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-    bos, eos, pad = tok.token_to_id("<s>"), tok.token_to_id("</s>"), tok.token_to_id("<pad>")
-
-    def ids(text: str) -> list[int]:
-        return tok.encode(text, add_special_tokens=False).ids
-
-    prefix = {role: ids(text) for role, text in TEMPLATE.role_prefixes.items()}
-    sequences = []
-    for turn in turns:  # the template's budget, context cut from the left, as score reads it
-        response = ids(turn.response)[: TEMPLATE.max_response_tokens]
-        budget = TEMPLATE.max_length - 4 - len(response)
-        context: list[int] = []
-        for role, content in reversed(turn.context):
-            if len(context) >= budget:
-                break
-            context = prefix.get(role, []) + ids(content) + context
-        context = context[len(context) - budget :] if budget > 0 else []
-        sequences.append(([bos, *context, eos, eos, *response, eos], len(context) + 3))
+    encoder = TurnEncoder(folder / "tokenizer.json", TEMPLATE)
     n_states = int(model.config.num_hidden_layers) + 1
     out = np.zeros((len(turns), n_states, int(model.config.hidden_size)), dtype=np.float32)
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
     with torch.inference_mode():
-        for start in range(0, len(order), 32):
-            rows = order[start : start + 32]
-            width = max(len(sequences[i][0]) for i in rows)
-            input_ids = torch.full((len(rows), width), pad)
-            attention = torch.zeros((len(rows), width))
-            pool = torch.zeros((len(rows), width, 1))
-            for j, i in enumerate(rows):
-                seq, first = sequences[i]
-                input_ids[j, : len(seq)] = torch.tensor(seq)
-                attention[j, : len(seq)] = 1.0
-                pool[j, first : len(seq) - 1] = 1.0
+        for feeds, rows in batches(encoder.encode_turns(turns), 32, encoder.pad):
             states = model(
-                input_ids=input_ids, attention_mask=attention, output_hidden_states=True
+                input_ids=torch.from_numpy(feeds["input_ids"]),
+                attention_mask=torch.from_numpy(feeds["attention_mask"]),
+                output_hidden_states=True,
             ).hidden_states
+            pool = torch.from_numpy(feeds["pool_mask"]).unsqueeze(-1).to(states[0].dtype)
             for layer, hidden in enumerate(states):
                 pooled = (hidden * pool).sum(1) / pool.sum(1).clamp(min=1.0)
                 out[rows, layer] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
@@ -105,13 +86,11 @@ def measure(rated: RatedConversations, x: np.ndarray) -> str:
     cv = np.clip(cross_validated_scores(rated, x, mask, config, none, np.zeros(0)), 1.0, 5.0)
     unseen = unseen_chatbot_scores(rated, x, mask, config, none, np.zeros(0))
     assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots in the ids"
-    unseen = np.clip(unseen, 1.0, 5.0)
-    bots = rated.systems
-    per_bot = [unseen[bots == b].mean() - y[bots == b].mean() for b in np.unique(bots)]
-    worst = max(per_bot, key=abs)
+    words = rated.conversation_mean(rated.response_words)
+    unseen = unseen_chatbot_figures(rated, np.clip(unseen, 1.0, 5.0), words, 0)
     return (
-        f"{spearman(y, cv):.3f} | {np.mean(np.abs(cv - y)):.3f} | {spearman(y, unseen):.3f} | "
-        f"{worst:+.2f} |"
+        f"{spearman(y, cv):.3f} | {np.mean(np.abs(cv - y)):.3f} | {unseen['spearman']:.3f} | "
+        f"{unseen['bias']:+.2f} |"
     )
 
 
