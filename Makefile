@@ -57,7 +57,7 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 ## bundle: rebuild the embedded default reward bundle: head trained on datasets/ieval (people's
-##         ratings) and datasets/empathy-synth; EE=FILE (default ../shared/data/...) is measured
+##         ratings), datasets/empathy-synth and datasets/empathy-behaviours; EE=FILE (default ../shared/data/...) is measured
 ##         only, never trained on (CKPT=DIR also keeps its torch weights, for `export onnx --reward`)
 EE ?= ../shared/data/empathetic_exchanges.jsonl
 bundle: $(VENV)/.dev

@@ -173,7 +173,7 @@ def main() -> None:
     for label, layers, alpha, share, response_only in ROWS:
         f = features[response_only]
         xc, xs = columns(f["ieval"], layers), columns(f["train"], layers)
-        config = BuildConfig(ridge_alpha=alpha, turn_share=share)
+        config = BuildConfig(ridge_alpha=alpha, turn_share=share, contrast_share=0.0)
         mask = np.ones(xc.shape[1], dtype=bool)
         oof = np.clip(cross_validated_scores(rated, xc, mask, config, xs, train_y), 1.0, 5.0)
         within = np.mean([spearman(y[bots == b], oof[bots == b]) for b in np.unique(bots)])

@@ -80,7 +80,7 @@ def mpnet_features(folder: Path, turns: list[TurnInput]) -> np.ndarray:
 
 def measure(rated: RatedConversations, x: np.ndarray) -> str:
     y = rated.ratings
-    config = BuildConfig(ridge_alpha=3e-4, turn_share=0.0)
+    config = BuildConfig(ridge_alpha=3e-4, turn_share=0.0, contrast_share=0.0)
     mask = np.ones(x.shape[1], dtype=bool)
     none = np.zeros((0, x.shape[1]))
     cv = np.clip(cross_validated_scores(rated, x, mask, config, none, np.zeros(0)), 1.0, 5.0)

@@ -276,7 +276,7 @@ def test_cli_on_the_shipped_example(tmp_path: Path) -> None:
     by_cluster = {c["cluster"]: c for c in d["clusters"]}
     # 78 conversations each in three clusters; the writing cluster holds its 6 labelled ones plus
     # whatever the task recogniser sends it from the 81 without a task, so it sits at k = 11
-    # (v3's recogniser sent 3: withheld; v4's sends 5: published with exactly 11).
+    # (v3's recogniser sent 3: withheld; v4's and v5's send 5: published with exactly 11).
     big = ("distressing_social_personal", "learning_skills", "work_career_self_improvement")
     for name in big:
         assert by_cluster[name]["status"] == "published" and by_cluster[name]["n"] >= 50

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 DATA = Path(__file__).resolve().parents[2] / "datasets" / "empathy-synth"
 IEVAL = Path(__file__).resolve().parents[2] / "datasets" / "ieval" / "ieval.jsonl"
+BEHAVIOURS = (
+    Path(__file__).resolve().parents[2] / "datasets" / "empathy-behaviours" / "behaviours.jsonl"
+)
 
 
 def slice_of(name: str, step: int, out: Path) -> Path:
@@ -78,3 +81,39 @@ def test_bundle_build_keeps_a_checkpoint_that_exports_back(run_cli: RunCli, tmp_
     # The shipped file is int8, the re-export fp32 of the same weights: int8 error only.
     assert np.corrcoef(shipped, again)[0, 1] > 0.95
     assert float(np.mean(np.abs(shipped - again))) < 0.2
+
+
+@pytest.mark.slow
+def test_bundle_build_uses_the_graded_replies_as_contrasts(run_cli: RunCli, tmp_path: Path) -> None:
+    train = slice_of("train.jsonl", 16, tmp_path / "train.jsonl")
+    heldout = slice_of("heldout.jsonl", 8, tmp_path / "heldout.jsonl")
+    human = tmp_path / "ieval.jsonl"
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    graded = tmp_path / "graded.jsonl"  # ten messages, five replies each
+    graded.write_text("\n".join(BEHAVIOURS.read_text("utf-8").splitlines()[:50]) + "\n", "utf-8")
+    code, out, err = run_cli(
+        "bundle", "build", "--train", str(train), "--heldout", str(heldout),
+        "--human", str(human), "--behaviours", str(graded), "--out", str(tmp_path / "b"),
+    )  # fmt: skip
+    assert code == 0, err
+    figures = json.loads(out)["graded_replies"]
+    assert (figures["n"], figures["messages"]) == (50, 10)
+    assert figures["protocol"] == "grouped-5-fold-cv by message"
+    assert -1.0 <= figures["within_message_spearman"] <= 1.0
+    meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
+    training = meta["training"]
+    assert [d["name"] for d in training["data"]] == ["iEval", "empathy-synth", "empathy-behaviours"]
+    assert (training["graded_reply_share"], training["graded_replies"]) == (0.07, 50)
+    assert "centred within the message" in training["head"]
+
+
+def test_a_build_that_weights_graded_replies_needs_them(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from edge_eval.errors import ConfigError
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+
+    with pytest.raises(ConfigError, match="graded replies"):
+        build_default_bundle(
+            DATA / "train.jsonl", DATA / "heldout.jsonl", IEVAL, tmp_path / "b", BuildConfig()
+        )
+    assert not (tmp_path / "b").exists()

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from edge_eval.errors import ConfigError
-from edge_eval.training.head import HeadFeatures, feature_mask, fit_head, fit_weighted_ridge
+from edge_eval.training.head import (
+    HeadFeatures,
+    centre_within_groups,
+    feature_mask,
+    fit_head,
+    fit_weighted_ridge,
+)
 from edge_eval.training.human import grouped_folds, ieval_group, rated_conversations
 
 
@@ -55,6 +61,43 @@ def test_turn_share_moves_the_head_towards_the_labelled_turns() -> None:
         fit_head(mask, turn_share=0.5, alpha=1.0, conversation_x=x, conversation_y=y_conv)
     with pytest.raises(ConfigError):
         fit_weighted_ridge(x, y_conv, 0.0, np.ones(200))
+
+
+def test_centre_within_groups_subtracts_each_groups_means() -> None:
+    x = np.array([[1.0, 10.0], [3.0, 20.0], [5.0, 0.0], [7.0, 7.0]])
+    y = np.array([1.0, 5.0, 2.0, 9.0])
+    cx, cy = centre_within_groups(x, y, np.array(["b", "b", "a", "c"]))
+    assert cx.tolist() == [[-1.0, -5.0], [1.0, 5.0], [0.0, 0.0], [0.0, 0.0]]
+    assert cy.tolist() == [-2.0, 2.0, 0.0, 0.0]
+
+
+def test_contrasts_order_replies_but_never_set_the_level() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 2))
+    y_conv = 3.0 + x[:, 0]
+    # Graded replies: five per message, their order set by feature 1; each message at its own
+    # level, far from the conversations' (+40 on labels, +5 on features).
+    groups = np.repeat(np.arange(60), 5)
+    gx = rng.normal(size=(300, 2))
+    offset = rng.normal(size=60)[groups]
+    gy = 40.0 * offset + gx[:, 1]
+    cx, cy = centre_within_groups(gx + 5.0 * offset[:, None], gy, groups)
+    mask = np.ones(2, bool)
+    kwargs = {"alpha": 1e-6, "conversation_x": x, "conversation_y": y_conv}
+    without = fit_head(mask, **kwargs)
+    with_contrasts = fit_head(mask, contrast_x=cx, contrast_y=cy, contrast_share=0.5, **kwargs)
+    assert abs(without.weight[1]) < 0.05 and with_contrasts.weight[1] > 0.3
+    # The level comes from the rated conversations alone: their mean score is their mean rating,
+    # whatever level the graded messages sat at (it was removed, not learned).
+    assert np.mean(with_contrasts.predict(x)) == pytest.approx(np.mean(y_conv), abs=1e-9)
+    sx, sy = centre_within_groups(gx, gy + 100.0, groups)
+    shifted = fit_head(mask, contrast_x=sx, contrast_y=sy, contrast_share=0.5, **kwargs)
+    assert np.allclose(shifted.weight, with_contrasts.weight)
+    with pytest.raises(ConfigError, match="contrast"):
+        fit_head(mask, contrast_share=0.2, **kwargs)
+    with pytest.raises(ConfigError, match="conversations"):
+        fit_head(mask, turn_x=x, turn_y=y_conv, turn_share=0.5, contrast_x=cx, contrast_y=cy,
+                 contrast_share=0.5, **kwargs)  # fmt: skip
 
 
 def test_ieval_groups_and_folds_keep_a_person_on_one_side() -> None:

@@ -36,7 +36,7 @@ def _three_chatbots() -> tuple[RatedConversations, np.ndarray]:
 
 def test_a_chatbot_is_scored_by_heads_that_never_saw_it() -> None:
     rated, x = _three_chatbots()
-    config = BuildConfig(ridge_alpha=1e-8, turn_share=0.0)
+    config = BuildConfig(ridge_alpha=1e-8, turn_share=0.0, contrast_share=0.0)
     scores = unseen_chatbot_scores(
         rated, x, np.ones(2, dtype=bool), config, np.zeros((0, 2)), np.zeros(0)
     )
@@ -54,7 +54,7 @@ def test_a_chatbot_is_scored_by_heads_that_never_saw_it() -> None:
 
 def test_no_figure_without_two_known_chatbots() -> None:
     rated, x = _three_chatbots()
-    config = BuildConfig(turn_share=0.0)
+    config = BuildConfig(turn_share=0.0, contrast_share=0.0)
     mask = np.ones(2, dtype=bool)
     one = _rated(np.zeros(30, dtype=np.int64), rated.groups, rated.ratings)
     assert unseen_chatbot_scores(one, x, mask, config, np.zeros((0, 2)), np.zeros(0)) is None

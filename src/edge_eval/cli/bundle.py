@@ -38,6 +38,22 @@ def bundle_group() -> None:
     help="Conversations rated by people (perceived_empathy): the head's main training data.",
 )
 @click.option(
+    "--behaviours",
+    "behaviours_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("datasets/empathy-behaviours/behaviours.jsonl"),
+    show_default=True,
+    help="Graded replies (levels 1-5 to one message): they order the head's replies to the "
+    "same message, never its level.",
+)
+@click.option(
+    "--behaviour-share",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=None,
+    help="Share of the head's weight on the graded replies (default: the recipe's, 0.07; "
+    "0: leave them out).",
+)
+@click.option(
     "--measure",
     "measure",
     multiple=True,
@@ -73,6 +89,8 @@ def build_command(
     train_path: Path,
     heldout_path: Path,
     human_path: Path,
+    behaviours_path: Path,
+    behaviour_share: float | None,
     measure: tuple[str, ...],
     out_dir: Path,
     seed: int,
@@ -87,6 +105,8 @@ def build_command(
     from edge_eval.training.head import HeadFeatures
 
     config = BuildConfig(seed=seed, quantize=not fp32)
+    if behaviour_share is not None:
+        config = BuildConfig(seed=seed, quantize=not fp32, contrast_share=behaviour_share)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
         config = BuildConfig(
             seed=seed,
@@ -94,6 +114,7 @@ def build_command(
             features=HeadFeatures.RESPONSE_LENGTH,
             pooled_layers=(),
             ridge_alpha=1e-3,
+            contrast_share=0.0,
             finetune_layers=finetune_layers,
             finetune_epochs=epochs,
         )
@@ -114,6 +135,7 @@ def build_command(
         measure=sets,
         progress=lambda message: click.echo(message, err=True),
         torch_dir=torch_dir,
+        behaviours_path=behaviours_path if config.contrast_share > 0 else None,
     )
     click.echo(json.dumps(meta["validation"], indent=2))
 

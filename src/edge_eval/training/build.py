@@ -10,8 +10,11 @@ The recipe (``make bundle``; every setting chosen by cross-dataset agreement, se
    the last one (README), and two layers fewer make scoring faster.
 2. A ridge head (:mod:`edge_eval.training.head`) on two sources: conversations rated by people
    (iEval, CC BY 4.0: the rating constrains the mean of the conversation's turn scores, exactly
-   how ``score`` aggregates) and, with a small share of the weight, the project's synthetic
-   labelled turns. The head's output is on the 1-5 scale (the identity calibration).
+   how ``score`` aggregates) and, with small shares of the weight, the project's synthetic
+   labelled turns and its graded replies (``datasets/empathy-behaviours``: five replies of
+   levels 1-5 to one message, used as contrasts centred within that message, so they teach
+   the order of replies and never the level). The head's output is on the 1-5 scale (the
+   identity calibration).
 3. Its agreement with people, measured on data each model never saw: grouped 5-fold
    cross-validation on the rated conversations (groups: the person), each fold's head trained
    without its test fold; the same figures on a chatbot the head never saw (each of iEval's
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +37,19 @@ from typing import Any
 import numpy as np
 
 from edge_eval.errors import ConfigError
+from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate, load_bundle, write_bundle_json
 from edge_eval.reward.encoding import TurnEncoder
-from edge_eval.training.head import HeadFeatures, HeadFit, feature_mask, fit_head
+from edge_eval.training.head import (
+    HeadFeatures,
+    HeadFit,
+    centre_within_groups,
+    feature_mask,
+    fit_head,
+)
 from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
 from edge_eval.training.train import (
+    LabelledTurns,
     _figures,
     _import_torch,
     _rounded,
@@ -53,11 +64,14 @@ from edge_eval.training.train import (
 )
 
 __all__ = [
+    "BEHAVIOURS_SOURCE",
     "IEVAL_SOURCE",
     "SYNTH_SOURCE",
     "BuildConfig",
     "build_default_bundle",
+    "context_groups",
     "cross_validated_scores",
+    "fit_build_head",
     "unseen_chatbot_figures",
     "unseen_chatbot_scores",
 ]
@@ -80,6 +94,17 @@ SYNTH_SOURCE: dict[str, str] = {
     "attribution": "written for this project; no public empathy data used",
     "use": "turn labels, a small share of the ridge weight; held-out split for figures",
 }
+#: Provenance of the project's own graded replies (contrast rows of the head).
+BEHAVIOURS_SOURCE: dict[str, str] = {
+    "name": "empathy-behaviours",
+    "licence": "Apache-2.0 (the project's own, datasets/empathy-behaviours)",
+    "attribution": (
+        "written for this project from its own rubric by the project's AI-assisted engineering "
+        "sessions; no public empathy data used, read or paraphrased"
+    ),
+    "use": "five graded replies (levels 1-5) per message, centred within the message: a small "
+    "share of the ridge weight on the order of replies, never the level",
+}
 #: The names a ``measure`` set may have (fixed labels in bundle.json).
 MEASURE_LABELS: dict[str, str] = {
     "empathetic_exchanges": "EmpatheticExchanges (5ES), never trained, tuned or selected on",
@@ -101,13 +126,15 @@ class BuildConfig:
             first transformer layer's output); the encoder is cut after the highest.
         ridge_alpha: ridge strength (sample weights normalised to sum 1).
         turn_share: share of the ridge weight given to the synthetic labelled turns.
+        contrast_share: share of the ridge weight given to the graded replies (contrast rows
+            centred within the message they answer; 0: not used).
         folds: folds of the grouped cross-validation on the rated conversations.
         finetune_layers: top encoder layers trained on the synthetic turns after the head is
             fitted (0: frozen encoder, the default; kept for experiments).
         finetune_epochs: epochs of that training.
     """
 
-    name: str = "minilm-l4-empathy-people"
+    name: str = "minilm-l4-empathy-people-graded"
     template: InputTemplate = field(
         default_factory=lambda: InputTemplate(max_length=192, max_response_tokens=160)
     )
@@ -116,8 +143,9 @@ class BuildConfig:
     quantize: bool = True
     features: HeadFeatures = HeadFeatures.LAYERS_LENGTH
     pooled_layers: tuple[int, ...] = (3, 4)
-    ridge_alpha: float = 3e-4
+    ridge_alpha: float = 2e-4
     turn_share: float = 0.1
+    contrast_share: float = 0.07
     folds: int = 5
     finetune_layers: int = 0
     finetune_epochs: int = 1
@@ -127,6 +155,11 @@ class BuildConfig:
             raise ConfigError("the ridge strength must be positive")
         if not 0.0 <= self.turn_share < 1.0:
             raise ConfigError("the synthetic turns' share must lie in [0, 1)")
+        if not 0.0 <= self.contrast_share < 1.0 or self.turn_share + self.contrast_share >= 1.0:
+            raise ConfigError(
+                "the graded replies' share must lie in [0, 1) and, with the synthetic turns', "
+                "leave the rated conversations some weight"
+            )
         if self.folds < 2:
             raise ConfigError("cross-validation needs at least 2 folds")
         if self.finetune_layers < 0:
@@ -166,6 +199,31 @@ def _features(
     return np.hstack([x, response_log_lengths(sequences)[:, None]]), emb
 
 
+def fit_build_head(
+    mask: np.ndarray,
+    config: BuildConfig,
+    conversation_x: np.ndarray,
+    conversation_y: np.ndarray,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+    contrasts: tuple[np.ndarray, np.ndarray] | None,
+) -> HeadFit:
+    """The build's head on these rows, with ``config``'s ridge strength and shares."""
+    contrast_x, contrast_y = contrasts if contrasts is not None else (None, None)
+    return fit_head(
+        mask,
+        alpha=config.ridge_alpha,
+        conversation_x=conversation_x,
+        conversation_y=conversation_y,
+        turn_x=turn_x,
+        turn_y=turn_y,
+        turn_share=config.turn_share,
+        contrast_x=contrast_x,
+        contrast_y=contrast_y,
+        contrast_share=config.contrast_share,
+    )
+
+
 def _out_of_sample(
     rated: RatedConversations,
     conv_x: np.ndarray,
@@ -174,18 +232,13 @@ def _out_of_sample(
     turn_x: np.ndarray,
     turn_y: np.ndarray,
     splits: list[tuple[np.ndarray, np.ndarray]],
+    contrasts: tuple[np.ndarray, np.ndarray] | None,
 ) -> np.ndarray:
     """Conversation scores, each ``test`` rows' from a head fitted on its ``train`` rows only."""
     out = np.zeros(len(rated.ratings))
     for train, test in splits:
-        fit = fit_head(
-            mask,
-            alpha=config.ridge_alpha,
-            conversation_x=conv_x[train],
-            conversation_y=rated.ratings[train],
-            turn_x=turn_x,
-            turn_y=turn_y,
-            turn_share=config.turn_share,
+        fit = fit_build_head(
+            mask, config, conv_x[train], rated.ratings[train], turn_x, turn_y, contrasts
         )
         out[test] = fit.predict(conv_x[test])
     return out
@@ -198,11 +251,16 @@ def cross_validated_scores(
     config: BuildConfig,
     turn_x: np.ndarray,
     turn_y: np.ndarray,
+    *,
+    contrasts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Out-of-fold conversation scores: each fold's head trained without that fold."""
+    """Out-of-fold conversation scores: each fold's head trained without that fold.
+
+    ``contrasts``: centred contrast rows (features, labels) for ``config.contrast_share``.
+    """
     folds = grouped_folds(rated.groups, config.folds)
     splits = [(folds != k, folds == k) for k in range(config.folds)]
-    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
+    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits, contrasts)
 
 
 def unseen_chatbot_scores(
@@ -212,6 +270,8 @@ def unseen_chatbot_scores(
     config: BuildConfig,
     turn_x: np.ndarray,
     turn_y: np.ndarray,
+    *,
+    contrasts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Each chatbot's conversation scores from heads that never saw that chatbot or its raters.
 
@@ -234,7 +294,7 @@ def unseen_chatbot_scores(
                 return None
             if test.any():
                 splits.append((train, test))
-    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits)
+    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits, contrasts)
 
 
 def unseen_chatbot_figures(
@@ -273,8 +333,12 @@ def build_default_bundle(
     quantize: Callable[[Path, Path], object] | None = None,
     progress: Callable[[str], None] | None = None,
     torch_dir: Path | None = None,
+    behaviours_path: Path | None = None,
 ) -> dict[str, Any]:
     """Fit the head on ``human_path`` (+ ``train_path``), export, quantize, measure, write.
+
+    ``behaviours_path``: the graded replies (several labelled replies to one context), needed
+    when ``config.contrast_share`` is above 0.
 
     ``measure``: unseen human-rated sets by fixed label (:data:`MEASURE_LABELS`), scored by the
     shipped file for the bundle's figures only. ``quantize``: the int8 recipe (src, dst);
@@ -296,6 +360,12 @@ def build_default_bundle(
                 f"unknown measurement set label {label!r}",
                 hint=f"Use one of: {', '.join(sorted(MEASURE_LABELS))}.",
             )
+    if config.contrast_share > 0 and behaviours_path is None:
+        raise ConfigError(
+            "the build gives the graded replies a share of the weight but has none",
+            hint="Pass --behaviours datasets/empathy-behaviours/behaviours.jsonl "
+            "(or --contrast-share 0).",
+        )
     quantize = quantize or quantize_int8
     say = progress or (lambda _message: None)
     torch.manual_seed(config.seed)
@@ -321,14 +391,32 @@ def build_default_bundle(
     conv_x = rated.conversation_mean(human_x)
     say("rated conversations encoded")
     mask = feature_mask(config.features, hidden, layers=len(layers))
+    graded = None if behaviours_path is None else labelled_turns(behaviours_path)
+    contrasts = None
+    graded_figures = None
+    if graded is not None and config.contrast_share > 0:
+        graded_x, _ = _features(graph, turn_encoder, graded.turns, config.batch_size)
+        messages = context_groups(graded.turns)
+        contrasts = centre_within_groups(graded_x, graded.labels, messages)
+        graded_figures = _graded_replies_cv(
+            graded_x, graded, messages, conv_x, rated, mask, config, turn_x, train.labels
+        )
+        say(
+            f"graded replies ({len(graded.turns)}, {len(np.unique(messages))} messages): "
+            f"rho {graded_figures['spearman']:.3f} on messages never seen"
+        )
 
-    oof = cross_validated_scores(rated, conv_x, mask, config, turn_x, train.labels)
+    oof = cross_validated_scores(
+        rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+    )
     low, high = 1.0, 5.0
     oof = np.clip(oof, low, high)
     words = rated.conversation_mean(rated.response_words)
     cv_figures = _agreement(rated.ratings, oof, words, config.seed)
     say(f"grouped {config.folds}-fold CV on rated conversations: rho {cv_figures['spearman']:.3f}")
-    by_chatbot = unseen_chatbot_scores(rated, conv_x, mask, config, turn_x, train.labels)
+    by_chatbot = unseen_chatbot_scores(
+        rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+    )
     unseen_figures = (
         None
         if by_chatbot is None
@@ -340,15 +428,7 @@ def build_default_bundle(
             f"{unseen_figures['bias']:+.2f}"
         )
 
-    fit: HeadFit = fit_head(
-        mask,
-        alpha=config.ridge_alpha,
-        conversation_x=conv_x,
-        conversation_y=rated.ratings,
-        turn_x=turn_x,
-        turn_y=train.labels,
-        turn_share=config.turn_share,
-    )
+    fit = fit_build_head(mask, config, conv_x, rated.ratings, turn_x, train.labels, contrasts)
     graph = make_graph(encoder, fit.weight, fit.bias, layers=layers)
     weight, bias = fit.weight, fit.bias
     if config.finetune_layers > 0:
@@ -406,16 +486,24 @@ def build_default_bundle(
                 "encoder_layers": int(encoder.config.num_hidden_layers),
                 "encoder_layers_pretrained": full_depth,
                 "encoder_trained": config.finetune_layers > 0,
-                "data": [IEVAL_SOURCE, SYNTH_SOURCE],
+                "data": [IEVAL_SOURCE, SYNTH_SOURCE]
+                + ([BEHAVIOURS_SOURCE] if contrasts is not None else []),
                 "head": (
                     "ridge on "
                     + _head_features_text(config.features, layers)
                     + "; rated conversations as mean turn features, synthetic turns as rows"
+                    + (
+                        "; graded replies as rows centred within the message they answer"
+                        if contrasts is not None
+                        else ""
+                    )
                 ),
                 "features": config.features.value,
                 "pooled_layers": list(layers),
                 "ridge_alpha": config.ridge_alpha,
                 "synthetic_turn_share": config.turn_share,
+                "graded_reply_share": config.contrast_share,
+                "graded_replies": 0 if graded is None else len(graded.turns),
                 "folds": config.folds,
                 "finetune_layers": config.finetune_layers,
                 "rated_conversations": len(rated.ratings),
@@ -490,6 +578,7 @@ def build_default_bundle(
                 "baseline_question_mark": {"spearman": float(spearman(questions, heldout.labels))},
                 "recogniser": {"accuracy": float(np.mean(correct)), "n": len(correct)},
             }
+            | ({} if graded_figures is None else {"graded_replies": graded_figures})
         )
         write_bundle_json(staging, meta)
         if torch_dir is not None:
@@ -508,6 +597,50 @@ def build_default_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def context_groups(turns: Sequence[TurnInput]) -> np.ndarray:
+    """Group number of each turn: turns answering the same context (every message) share one."""
+    index: dict[tuple[tuple[str, str], ...], int] = {}
+    return np.asarray([index.setdefault(tuple(t.context), len(index)) for t in turns], np.int64)
+
+
+def _graded_replies_cv(
+    graded_x: np.ndarray,
+    graded: LabelledTurns,
+    messages: np.ndarray,
+    conv_x: np.ndarray,
+    rated: RatedConversations,
+    mask: np.ndarray,
+    config: BuildConfig,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+) -> dict[str, Any]:
+    """The graded replies scored by heads that never saw their message (grouped folds).
+
+    Each fold's head is fitted on every rated conversation, the synthetic turns and the other
+    folds' graded replies; ``spearman`` pools the replies, ``within_message_spearman`` is the
+    mean rho over the replies to one message (does it order them?).
+    """
+    from edge_eval.validation import spearman
+
+    folds = grouped_folds(messages, config.folds)
+    out = np.zeros(len(graded.labels))
+    for k in range(config.folds):
+        keep = folds != k
+        seen = centre_within_groups(graded_x[keep], graded.labels[keep], messages[keep])
+        fit = fit_build_head(mask, config, conv_x, rated.ratings, turn_x, turn_y, seen)
+        out[~keep] = fit.predict(graded_x[~keep])
+    words = np.asarray([len(t.response.split()) for t in graded.turns], dtype=np.float64)
+    figures = _figures(graded.labels, np.clip(out, 1.0, 5.0), config.seed)
+    per_message = [
+        spearman(graded.labels[messages == m], out[messages == m]) for m in np.unique(messages)
+    ]
+    figures["within_message_spearman"] = float(np.mean(per_message))
+    figures["baseline_length_words"] = float(spearman(graded.labels, words))
+    figures["messages"] = len(np.unique(messages))
+    figures["protocol"] = f"grouped-{config.folds}-fold-cv by message"
+    return figures
 
 
 def _head_features_text(features: HeadFeatures, layers: tuple[int, ...]) -> str:

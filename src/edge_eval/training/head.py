@@ -8,11 +8,14 @@ Two sources constrain ``w``:
 - **conversations rated by people** (iEval): the rating constrains the mean of the turn scores,
   which is how ``edge-eval score`` aggregates a conversation, so each conversation contributes
   one row, the mean of its turn features, with its rating as target;
-- **turns with a label** (the project's synthetic data): one row per turn.
+- **turns with a label** (the project's synthetic data): one row per turn;
+- **contrasts** (the project's graded replies, several to one message): each reply's features
+  and label minus the mean of its group's, so they constrain only how replies to the same
+  message are ordered and spaced, never the level (no intercept is fitted on them).
 
-Each source gets a share of the total sample weight (``turn_share`` for the labelled turns), so
-the balance does not depend on how many rows each has. Features outside the chosen
-:class:`HeadFeatures` set get weight zero.
+Each source gets a share of the total sample weight (``turn_share`` for the labelled turns,
+``contrast_share`` for the contrasts), so the balance does not depend on how many rows each
+has. Features outside the chosen :class:`HeadFeatures` set get weight zero.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ import numpy as np
 
 from edge_eval.errors import ConfigError
 
-__all__ = ["HeadFeatures", "HeadFit", "feature_mask", "fit_head", "fit_weighted_ridge"]
+__all__ = [
+    "HeadFeatures",
+    "HeadFit",
+    "centre_within_groups",
+    "feature_mask",
+    "fit_head",
+    "fit_weighted_ridge",
+]
 
 
 class HeadFeatures(str, Enum):
@@ -58,19 +68,55 @@ def feature_mask(features: HeadFeatures, hidden: int, *, layers: int = 0) -> np.
 
 
 def fit_weighted_ridge(
-    x: np.ndarray, y: np.ndarray, alpha: float, sample_weight: np.ndarray
+    x: np.ndarray,
+    y: np.ndarray,
+    alpha: float,
+    sample_weight: np.ndarray,
+    *,
+    centred_x: np.ndarray | None = None,
+    centred_y: np.ndarray | None = None,
+    centred_weight: float = 0.0,
 ) -> tuple[np.ndarray, float]:
-    """Ridge regression with an unpenalised intercept; ``sample_weight`` is normalised to sum 1."""
+    """Ridge regression with an unpenalised intercept; ``sample_weight`` is normalised to sum 1.
+
+    ``centred_x``/``centred_y``: rows already centred (see :func:`centre_within_groups`) that
+    take ``centred_weight`` of the total weight (the other rows ``1 - centred_weight``) and
+    constrain the coefficients only: the intercept comes from the other rows' means.
+    """
     if alpha <= 0:
         raise ConfigError("the ridge strength must be positive")
+    if not 0.0 <= centred_weight < 1.0:
+        raise ConfigError("the centred rows' share of the weight must lie in [0, 1)")
     w = np.asarray(sample_weight, dtype=np.float64)
     w = w / w.sum()
     mx = w @ x
     my = float(w @ y)
     xc = x - mx
+    w = w * (1.0 - centred_weight)
     gram = (xc * w[:, None]).T @ xc
-    coef = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), (xc * w[:, None]).T @ (y - my))
+    moment = (xc * w[:, None]).T @ (y - my)
+    if centred_weight > 0.0:
+        if centred_x is None or centred_y is None or len(centred_y) == 0:
+            raise ConfigError("a share for centred rows needs centred rows")
+        v = centred_weight / len(centred_y)
+        gram = gram + v * (centred_x.T @ centred_x)
+        moment = moment + v * (centred_x.T @ centred_y)
+    coef = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), moment)
     return coef, my - float(mx @ coef)
+
+
+def centre_within_groups(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's features and label minus its group's means (a group of one becomes zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    _, index = np.unique(np.asarray(groups), return_inverse=True)
+    counts = np.bincount(index).astype(np.float64)
+    mean_x = np.zeros((len(counts), x.shape[1]))
+    np.add.at(mean_x, index, x)
+    mean_y = np.bincount(index, weights=y) / counts
+    return x - mean_x[index] / counts[index, None], y - mean_y[index]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,21 +140,42 @@ def fit_head(
     turn_x: np.ndarray | None = None,
     turn_y: np.ndarray | None = None,
     turn_share: float = 0.0,
+    contrast_x: np.ndarray | None = None,
+    contrast_y: np.ndarray | None = None,
+    contrast_share: float = 0.0,
 ) -> HeadFit:
-    """Ridge over conversation rows (mean turn features) and, with ``turn_share``, turn rows."""
+    """Ridge over conversation rows (mean turn features), turn rows and contrast rows.
+
+    ``turn_share`` and ``contrast_share`` are those rows' shares of the total weight (the
+    conversations get the rest); ``contrast_x``/``contrast_y`` are already centred within their
+    groups (:func:`centre_within_groups`).
+    """
     if not 0.0 <= turn_share < 1.0:
         raise ConfigError("the labelled turns' share of the weight must lie in [0, 1)")
+    if not 0.0 <= contrast_share < 1.0 or turn_share + contrast_share >= 1.0:
+        raise ConfigError(
+            "the contrasts' share must lie in [0, 1) and leave the conversations some weight"
+        )
+    rest = 1.0 - turn_share - contrast_share
     rows = [conversation_x[:, mask]]
     targets = [conversation_y]
-    weights = [np.full(len(conversation_y), (1.0 - turn_share) / len(conversation_y))]
+    weights = [np.full(len(conversation_y), rest / len(conversation_y))]
     if turn_share > 0.0:
         if turn_x is None or turn_y is None or len(turn_y) == 0:
             raise ConfigError("a share for labelled turns needs labelled turns")
         rows.append(turn_x[:, mask])
         targets.append(turn_y)
         weights.append(np.full(len(turn_y), turn_share / len(turn_y)))
+    if contrast_share > 0.0 and (contrast_x is None or contrast_y is None or len(contrast_y) == 0):
+        raise ConfigError("a share for contrasts needs contrast rows")
     coef, bias = fit_weighted_ridge(
-        np.vstack(rows), np.concatenate(targets), alpha, np.concatenate(weights)
+        np.vstack(rows),
+        np.concatenate(targets),
+        alpha,
+        np.concatenate(weights),
+        centred_x=None if contrast_x is None else contrast_x[:, mask],
+        centred_y=contrast_y,
+        centred_weight=contrast_share,
     )
     weight = np.zeros(mask.shape[0], dtype=np.float64)
     weight[mask] = coef
