@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_layers import COLD, CONTEXT, WARM, encode, labelled
+from bench_layers import COLD, CONTEXT, WARM, encode
 
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
@@ -73,7 +73,8 @@ def main() -> None:
     rated = rated_conversations(ROOT / "datasets" / "ieval" / "ieval.jsonl")
     y = rated.ratings
     words = rated.conversation_mean(rated.response_words)
-    synth_turns, synth_y = labelled(ROOT / "datasets" / "empathy-synth" / "train.jsonl")
+    synth = labelled_turns(ROOT / "datasets" / "empathy-synth" / "train.jsonl")
+    synth_y = synth.labels
     graded = labelled_turns(GRADED)
     writers = np.asarray([c.id.split("-")[1] for c in graded.conversations])
     messages = context_groups(graded.turns)
@@ -82,7 +83,7 @@ def main() -> None:
         for i in range(11)
     ]
     conv_x = rated.conversation_mean(encode(graph, encoder, list(rated.turns)))
-    synth_x = encode(graph, encoder, synth_turns)
+    synth_x = encode(graph, encoder, list(synth.turns))
     graded_x = encode(graph, encoder, list(graded.turns))
     probe_x = encode(graph, encoder, probe)
     print("# encoded", file=sys.stderr, flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -106,7 +107,7 @@ def build_command(
 
     config = BuildConfig(seed=seed, quantize=not fp32)
     if behaviour_share is not None:
-        config = BuildConfig(seed=seed, quantize=not fp32, contrast_share=behaviour_share)
+        config = replace(config, contrast_share=behaviour_share)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
         config = BuildConfig(
             seed=seed,
@@ -135,7 +136,7 @@ def build_command(
         measure=sets,
         progress=lambda message: click.echo(message, err=True),
         torch_dir=torch_dir,
-        behaviours_path=behaviours_path if config.contrast_share > 0 else None,
+        behaviours_path=behaviours_path,
     )
     click.echo(json.dumps(meta["validation"], indent=2))
 

@@ -338,7 +338,7 @@ def build_default_bundle(
     """Fit the head on ``human_path`` (+ ``train_path``), export, quantize, measure, write.
 
     ``behaviours_path``: the graded replies (several labelled replies to one context), needed
-    when ``config.contrast_share`` is above 0.
+    when ``config.contrast_share`` is above 0 and not read when it is 0.
 
     ``measure``: unseen human-rated sets by fixed label (:data:`MEASURE_LABELS`), scored by the
     shipped file for the bundle's figures only. ``quantize``: the int8 recipe (src, dst);
@@ -391,10 +391,14 @@ def build_default_bundle(
     conv_x = rated.conversation_mean(human_x)
     say("rated conversations encoded")
     mask = feature_mask(config.features, hidden, layers=len(layers))
-    graded = None if behaviours_path is None else labelled_turns(behaviours_path)
+    graded = (
+        labelled_turns(behaviours_path)
+        if behaviours_path is not None and config.contrast_share > 0
+        else None
+    )
     contrasts = None
     graded_figures = None
-    if graded is not None and config.contrast_share > 0:
+    if graded is not None:
         graded_x, _ = _features(graph, turn_encoder, graded.turns, config.batch_size)
         messages = context_groups(graded.turns)
         contrasts = centre_within_groups(graded_x, graded.labels, messages)
