@@ -1,6 +1,6 @@
 """Graded replies in the head: the selection behind the default bundle (v5), reproducible.
 
-    PYTHONPATH=src python benchmarks/bench_behaviours.py [--all]
+    PYTHONPATH=src python benchmarks/bench_behaviours.py [--all] [--raters]
 
 The project's graded replies (``datasets/empathy-behaviours``: 270 messages, five replies each at
 levels 1-5, six writers) enter the ridge head as contrasts centred within their message
@@ -19,12 +19,20 @@ among settings with A >= 0.519 (v4's 0.539 less 0.02), C >= 0.23 and D >= 0.3, t
 within 0.01 of it, the highest A; shipped if its B beats v4's (b 0, s 0.1, alpha 3e-4) by 0.10.
 The script applies the rule to the whole grid and prints the pick. EmpatheticExchanges is never
 read here. Needs the train extra. About 5 minutes on 2 cores.
+
+``--raters``: the grid and rule written before a v6 was considered (docs/selection-v5.md, "v6"):
+iEval's conversations also enter centred within the person who rated them (share p,
+``BuildConfig.rater_share``: which of one person's chats was more empathetic, free of that
+person's leniency), p in {0, .2, .3, .4, .5, .6}, b in {.05, .07, .1}, s 0.1, alpha in
+{1e-4, 2e-4, 3e-4}. Among settings with A >= v5's A - 0.005, C >= v5's C and D >= 0.3, the highest
+B + C; shipped only if its B and its C each beat v5's by 0.02. About 4 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +50,7 @@ from edge_eval.training.build import (
     unseen_chatbot_scores,
 )
 from edge_eval.training.head import centre_within_groups
-from edge_eval.training.human import rated_conversations
+from edge_eval.training.human import RatedConversations, rated_conversations
 from edge_eval.training.train import encoder_dir, labelled_turns, make_graph
 from edge_eval.validation import spearman
 
@@ -52,17 +60,31 @@ SHARES_B = (0.0, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.3, 0.5)
 SHARES_S = (0.0, 0.1)
 ALPHAS = (1e-4, 2e-4, 3e-4, 1e-3)
 V4 = (0.0, 0.1, 3e-4)
+#: The v6 grid (``--raters``): rater shares p, graded shares b, alphas; s fixed at 0.1.
+RATER_P = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
+RATER_B = (0.05, 0.07, 0.1)
+RATER_ALPHAS = (1e-4, 2e-4, 3e-4)
+V5 = (0.0, 0.07, 2e-4)
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Data:
+    """Everything a setting is measured on (features from the frozen encoder, once)."""
+
+    rated: RatedConversations
+    conv_x: np.ndarray
+    words: np.ndarray
+    synth_x: np.ndarray
+    synth_y: np.ndarray
+    graded_x: np.ndarray
+    graded_y: np.ndarray
+    writers: np.ndarray
+    messages: np.ndarray
+    probe_x: np.ndarray
+
+
+def load() -> Data:
     from transformers import AutoModel
-
-    from edge_eval.machine import cpu_summary
-
-    print(f"# CPU: {cpu_summary()}", flush=True)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--all", action="store_true", help="print every row, not a summary")
-    args = parser.parse_args()
 
     folder = encoder_dir()
     model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
@@ -71,71 +93,154 @@ def main() -> None:
         folder / "tokenizer.json", InputTemplate(max_length=192, max_response_tokens=160)
     )
     rated = rated_conversations(ROOT / "datasets" / "ieval" / "ieval.jsonl")
-    y = rated.ratings
-    words = rated.conversation_mean(rated.response_words)
     synth = labelled_turns(ROOT / "datasets" / "empathy-synth" / "train.jsonl")
-    synth_y = synth.labels
     graded = labelled_turns(GRADED)
-    writers = np.asarray([c.id.split("-")[1] for c in graded.conversations])
-    messages = context_groups(graded.turns)
     probe = [
         TurnInput(context=CONTEXT * (1 + i % 3), response=(WARM if i % 2 else COLD) + " ok" * i)
         for i in range(11)
     ]
-    conv_x = rated.conversation_mean(encode(graph, encoder, list(rated.turns)))
-    synth_x = encode(graph, encoder, list(synth.turns))
-    graded_x = encode(graph, encoder, list(graded.turns))
-    probe_x = encode(graph, encoder, probe)
+    data = Data(
+        rated=rated,
+        conv_x=rated.conversation_mean(encode(graph, encoder, list(rated.turns))),
+        words=rated.conversation_mean(rated.response_words),
+        synth_x=encode(graph, encoder, list(synth.turns)),
+        synth_y=synth.labels,
+        graded_x=encode(graph, encoder, list(graded.turns)),
+        graded_y=graded.labels,
+        writers=np.asarray([c.id.split("-")[1] for c in graded.conversations]),
+        messages=context_groups(graded.turns),
+        probe_x=encode(graph, encoder, probe),
+    )
     print("# encoded", file=sys.stderr, flush=True)
-    mask = np.ones(conv_x.shape[1], dtype=bool)
-    contrasts = centre_within_groups(graded_x, graded.labels, messages)
+    return data
+
+
+def criteria(d: Data, config: BuildConfig) -> dict[str, float]:
+    """A, its MAE, B (pooled and within one message), C and its worst bias, D for one setting."""
+    mask = np.ones(d.conv_x.shape[1], dtype=bool)
+    raters = d.rated.groups
+    y = d.rated.ratings
+    contrasts = centre_within_groups(d.graded_x, d.graded_y, d.messages)
+    use = contrasts if config.contrast_share > 0 else None
+    oof = np.clip(
+        cross_validated_scores(
+            d.rated, d.conv_x, mask, config, d.synth_x, d.synth_y, contrasts=use
+        ),
+        1.0,
+        5.0,
+    )
+    unseen = unseen_chatbot_scores(
+        d.rated, d.conv_x, mask, config, d.synth_x, d.synth_y, contrasts=use
+    )
+    assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots"
+    unseen = unseen_chatbot_figures(d.rated, np.clip(unseen, 1.0, 5.0), d.words, 0)
+    held = np.zeros(len(d.graded_y))
+    for writer in np.unique(d.writers):
+        seen = d.writers != writer
+        part = centre_within_groups(d.graded_x[seen], d.graded_y[seen], d.messages[seen])
+        fit = fit_build_head(mask, config, d.conv_x, y, d.synth_x, d.synth_y, part, raters=raters)
+        held[~seen] = fit.predict(d.graded_x[~seen])
+    within = np.mean(
+        [
+            spearman(d.graded_y[d.messages == m], held[d.messages == m])
+            for m in np.unique(d.messages)
+        ]
+    )
+    fit = fit_build_head(mask, config, d.conv_x, y, d.synth_x, d.synth_y, use, raters=raters)
+    probe_scores = np.clip(fit.predict(d.probe_x), 1.0, 5.0)
+    return {
+        "A": float(spearman(y, oof)),
+        "mae": float(np.mean(np.abs(oof - y))),
+        "mae_affine": best_affine_mae(y, oof),
+        "B": float(spearman(d.graded_y, held)),
+        "within": float(within),
+        "C": float(unseen["spearman"]),
+        "bias": float(unseen["bias"]),
+        "D": float(probe_scores[1::2].mean() - probe_scores[0::2].mean()),
+    }
+
+
+def print_table(
+    rows: list[dict[str, float]],
+    lead: list[tuple[str, str]],
+    marks: dict[int, str],
+) -> None:
+    """Markdown table: the ``lead`` columns (key, header), then every criterion; ``marks``
+    appends a note to the first column of the row with that ``id``."""
+    head = [h for _, h in lead] + [
+        "A: iEval CV ρ", "iEval CV MAE", "B: unseen writer ρ", "B: within one message ρ",
+        "C: unseen-chatbot ρ", "worst bias", "D: warm − cold",
+    ]  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---:|" * len(head))
+    for r in rows:
+        cells = [f"{r[key]:g}" for key, _ in lead]
+        cells[0] += marks.get(id(r), "")
+        cells += [f"{r[k]:.3f}" for k in ("A", "mae", "B", "within", "C")]
+        cells += [f"{r['bias']:+.2f}", f"{r['D']:+.2f}"]
+        print("| " + " | ".join(cells) + " |")
+
+
+def best_affine_mae(y: np.ndarray, scores: np.ndarray) -> float:
+    """The lowest MAE any map ``a + b * score`` (clipped to 1-5) reaches, fitted on these same
+    labels (optimistic: a bound on what calibration alone could do for these scores)."""
+    best = float("inf")
+    for slope in np.linspace(0.0, 3.0, 301):
+        intercept = float(np.median(y - slope * scores))
+        best = min(best, float(np.mean(np.abs(np.clip(intercept + slope * scores, 1, 5) - y))))
+    return best
+
+
+def raters_main(d: Data) -> None:
+    rows = []
+    for p in RATER_P:
+        for b in RATER_B:
+            for alpha in RATER_ALPHAS:
+                config = BuildConfig(
+                    ridge_alpha=alpha, turn_share=0.1, contrast_share=b, rater_share=p
+                )
+                rows.append({"p": p, "b": b, "alpha": alpha, **criteria(d, config)})
+                print(f"# {rows[-1]}", file=sys.stderr, flush=True)
+    v5 = next(r for r in rows if (r["p"], r["b"], r["alpha"]) == V5)
+    fair = [r for r in rows if r["A"] >= v5["A"] - 0.005 and r["C"] >= v5["C"] and r["D"] >= 0.3]
+    pick = max(fair, key=lambda r: r["B"] + r["C"]) if fair else None
+    lead = [("p", "rater share p"), ("b", "graded share b"), ("alpha", "ridge α")]
+    marks = ({id(pick): " **(rule's pick)**"} if pick else {}) | {id(v5): " (v5)"}
+    print_table(rows, lead, marks)
+    print(
+        f"\nv5's iEval CV MAE {v5['mae']:.3f}; the best affine map of the same out-of-fold scores, "
+        f"fitted on their own labels (optimistic): {v5['mae_affine']:.3f}."
+    )
+    if pick is None:
+        print("No setting passes the guards: v5 stays.")
+        return
+    ships = pick["B"] >= v5["B"] + 0.02 and pick["C"] >= v5["C"] + 0.02
+    print(
+        f"Rule's pick: p {pick['p']:g}, b {pick['b']:g}, alpha {pick['alpha']:g} ({len(fair)} of "
+        f"{len(rows)} settings pass the guards); B {pick['B']:.3f} vs v5 {v5['B']:.3f}, C "
+        f"{pick['C']:.3f} vs v5 {v5['C']:.3f}: {'ships' if ships else 'v5 stays'}."
+    )
+
+
+def main() -> None:
+    from edge_eval.machine import cpu_summary
+
+    print(f"# CPU: {cpu_summary()}", flush=True)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--all", action="store_true", help="print every row, not a summary")
+    parser.add_argument("--raters", action="store_true", help="the v6 grid and rule")
+    args = parser.parse_args()
+    d = load()
+    if args.raters:
+        raters_main(d)
+        return
 
     rows = []
     for b in SHARES_B:
         for s in SHARES_S:
             for alpha in ALPHAS:
                 config = BuildConfig(ridge_alpha=alpha, turn_share=s, contrast_share=b)
-                use = contrasts if b > 0 else None
-                oof = np.clip(
-                    cross_validated_scores(
-                        rated, conv_x, mask, config, synth_x, synth_y, contrasts=use
-                    ),
-                    1.0,
-                    5.0,
-                )
-                unseen = unseen_chatbot_scores(
-                    rated, conv_x, mask, config, synth_x, synth_y, contrasts=use
-                )
-                assert unseen is not None, "leave-one-chatbot-out needs iEval's chatbots"
-                unseen = unseen_chatbot_figures(rated, np.clip(unseen, 1.0, 5.0), words, 0)
-                held = np.zeros(len(graded.labels))
-                for writer in np.unique(writers):
-                    seen = writers != writer
-                    part = centre_within_groups(graded_x[seen], graded.labels[seen], messages[seen])
-                    fit = fit_build_head(mask, config, conv_x, y, synth_x, synth_y, part)
-                    held[~seen] = fit.predict(graded_x[~seen])
-                within = np.mean(
-                    [
-                        spearman(graded.labels[messages == m], held[messages == m])
-                        for m in np.unique(messages)
-                    ]
-                )
-                fit = fit_build_head(mask, config, conv_x, y, synth_x, synth_y, contrasts)
-                probe_scores = np.clip(fit.predict(probe_x), 1.0, 5.0)
-                rows.append(
-                    {
-                        "b": b,
-                        "s": s,
-                        "alpha": alpha,
-                        "A": float(spearman(y, oof)),
-                        "mae": float(np.mean(np.abs(oof - y))),
-                        "B": float(spearman(graded.labels, held)),
-                        "within": float(within),
-                        "C": float(unseen["spearman"]),
-                        "bias": float(unseen["bias"]),
-                        "D": float(probe_scores[1::2].mean() - probe_scores[0::2].mean()),
-                    }
-                )
+                rows.append({"b": b, "s": s, "alpha": alpha, **criteria(d, config)})
                 print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
     v4 = next(r for r in rows if (r["b"], r["s"], r["alpha"]) == V4)
@@ -146,19 +251,9 @@ def main() -> None:
         pick = max((r for r in fair if r["B"] >= best - 0.01), key=lambda r: r["A"])
     shown = rows if args.all else [r for r in rows if r is v4 or r is pick or (
         r["s"] == 0.1 and r["alpha"] in (1e-4, 3e-4))]  # fmt: skip
-    print(
-        "| graded share b | synthetic share s | ridge α | A: iEval CV ρ | iEval CV MAE | "
-        "B: unseen writer ρ | B: within one message ρ | C: unseen-chatbot ρ | worst bias | "
-        "D: warm − cold |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in shown:
-        mark = " (v4)" if r is v4 else " **(rule's pick)**" if r is pick else ""
-        print(
-            f"| {r['b']:g}{mark} | {r['s']:g} | {r['alpha']:g} | {r['A']:.3f} | {r['mae']:.3f} | "
-            f"{r['B']:.3f} | {r['within']:.3f} | {r['C']:.3f} | {r['bias']:+.2f} | "
-            f"{r['D']:+.2f} |"
-        )
+    lead = [("b", "graded share b"), ("s", "synthetic share s"), ("alpha", "ridge α")]
+    marks = ({id(pick): " **(rule's pick)**"} if pick else {}) | {id(v4): " (v4)"}
+    print_table(shown, lead, marks)
     if pick is None:
         print("\nNo setting passes the guards: v4 stays.")
     else:

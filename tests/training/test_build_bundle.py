@@ -94,6 +94,7 @@ def test_bundle_build_uses_the_graded_replies_as_contrasts(run_cli: RunCli, tmp_
     code, out, err = run_cli(
         "bundle", "build", "--train", str(train), "--heldout", str(heldout),
         "--human", str(human), "--behaviours", str(graded), "--out", str(tmp_path / "b"),
+        "--rater-share", "0.2",
     )  # fmt: skip
     assert code == 0, err
     figures = json.loads(out)["graded_replies"]
@@ -105,6 +106,25 @@ def test_bundle_build_uses_the_graded_replies_as_contrasts(run_cli: RunCli, tmp_
     assert [d["name"] for d in training["data"]] == ["iEval", "empathy-synth", "empathy-behaviours"]
     assert (training["graded_reply_share"], training["graded_replies"]) == (0.07, 50)
     assert "centred within the message" in training["head"]
+    assert training["rater_share"] == 0.2 and "within their rater" in training["head"]
+
+
+def test_a_build_that_compares_within_raters_needs_raters_with_two(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from edge_eval.errors import ConfigError
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+
+    human = tmp_path / "rated.jsonl"  # every conversation its own rater: nothing to compare
+    rows = [json.loads(line) for line in IEVAL.read_text("utf-8").splitlines()[:8]]
+    human.write_text("".join(json.dumps({**r, "id": f"c{i}"}) + "\n" for i, r in enumerate(rows)))
+    config = BuildConfig(contrast_share=0.0, rater_share=0.3)
+    with pytest.raises(ConfigError, match="no rater has two"):
+        build_default_bundle(
+            DATA / "train.jsonl", DATA / "heldout.jsonl", human, tmp_path / "b", config
+        )
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(ConfigError, match="shares"):
+        BuildConfig(turn_share=0.1, contrast_share=0.5, rater_share=0.4)
 
 
 def test_a_build_that_weights_graded_replies_needs_them(tmp_path: Path) -> None:

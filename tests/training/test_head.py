@@ -100,6 +100,58 @@ def test_contrasts_order_replies_but_never_set_the_level() -> None:
                  contrast_share=0.5, **kwargs)  # fmt: skip
 
 
+def test_within_rater_rows_remove_the_raters_leniency() -> None:
+    rng = np.random.default_rng(3)
+    raters = np.repeat(np.arange(100), 4)
+    leniency = rng.normal(size=100)[raters]
+    x = rng.normal(size=(400, 2))
+    x[:, 1] += 2.0 * leniency  # feature 1 tells the rater, not how empathetic the reply was
+    y = 3.0 + x[:, 0] + leniency
+    mask = np.ones(2, bool)
+    kwargs = {"alpha": 1e-6, "conversation_x": x, "conversation_y": y}
+    plain = fit_head(mask, **kwargs)
+    some = fit_head(mask, conversation_groups=raters, group_share=0.5, **kwargs)
+    within = fit_head(mask, conversation_groups=raters, group_share=0.99, **kwargs)
+    assert plain.weight[1] > 0.3 and plain.weight[1] > some.weight[1] > abs(within.weight[1])
+    assert abs(within.weight[1]) < 0.05
+    assert within.weight[0] == pytest.approx(1.0, abs=0.1)
+    # The level still comes from the uncentred rows: mean score = mean rating.
+    assert np.mean(within.predict(x)) == pytest.approx(np.mean(y), abs=1e-9)
+    # A rater with one conversation adds nothing: dropping it changes no weight.
+    alone = np.concatenate([raters, [1000]])
+    x1, y1 = np.vstack([x, [[0.0, 50.0]]]), np.append(y, 40.0)
+    one = fit_head(mask, alpha=1e-6, conversation_x=x1, conversation_y=y1,
+                   conversation_groups=alone, group_share=0.9)  # fmt: skip
+    two = fit_head(mask, alpha=1e-6, conversation_x=x1, conversation_y=y1,
+                   conversation_groups=np.append(raters, [0]), group_share=0.9)  # fmt: skip
+    assert not np.allclose(one.weight, two.weight)
+    with pytest.raises(ConfigError, match="rater"):
+        fit_head(mask, group_share=0.5, **kwargs)
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        fit_head(mask, conversation_groups=np.arange(400), group_share=0.5, **kwargs)
+    with pytest.raises(ConfigError, match="conversations some weight"):
+        fit_head(mask, conversation_groups=raters, group_share=0.6, contrast_x=x, contrast_y=y,
+                 contrast_share=0.5, **kwargs)  # fmt: skip
+
+
+def test_centred_rows_can_share_their_weight_unequally() -> None:
+    rng = np.random.default_rng(4)
+    x, cx = rng.normal(size=(50, 3)), rng.normal(size=(20, 3))
+    y, cy = x @ [1.0, 0.0, 0.5], cx @ [0.0, 2.0, 0.0]
+    w = np.ones(50)
+    equal = fit_weighted_ridge(x, y, 1e-3, w, centred_x=cx, centred_y=cy, centred_weight=0.4)
+    ones = fit_weighted_ridge(x, y, 1e-3, w, centred_x=cx, centred_y=cy, centred_weight=0.4,
+                              centred_sample_weight=np.full(20, 7.0))  # fmt: skip
+    assert np.allclose(equal[0], ones[0]) and equal[1] == pytest.approx(ones[1])
+    # A row given no weight is a row left out (its share goes to the others).
+    keep = np.arange(20) < 12
+    zero = fit_weighted_ridge(x, y, 1e-3, w, centred_x=cx, centred_y=cy, centred_weight=0.4,
+                              centred_sample_weight=keep.astype(float))  # fmt: skip
+    dropped = fit_weighted_ridge(x, y, 1e-3, w, centred_x=cx[keep], centred_y=cy[keep],
+                                 centred_weight=0.4)  # fmt: skip
+    assert np.allclose(zero[0], dropped[0])
+
+
 def test_ieval_groups_and_folds_keep_a_person_on_one_side() -> None:
     assert ieval_group("ieval-17-negative-Pink") == "17"
     assert ieval_group("c1") == "c1"

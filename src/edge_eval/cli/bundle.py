@@ -55,6 +55,14 @@ def bundle_group() -> None:
     "0: leave them out).",
 )
 @click.option(
+    "--rater-share",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Share of the head's weight on the rated conversations compared within the person who "
+    "rated them (the rater's leniency removed; --human ids carry the person). 0: not used.",
+)
+@click.option(
     "--measure",
     "measure",
     multiple=True,
@@ -92,6 +100,7 @@ def build_command(
     human_path: Path,
     behaviours_path: Path,
     behaviour_share: float | None,
+    rater_share: float,
     measure: tuple[str, ...],
     out_dir: Path,
     seed: int,
@@ -105,7 +114,7 @@ def build_command(
     from edge_eval.training.build import BuildConfig, build_default_bundle
     from edge_eval.training.head import HeadFeatures
 
-    config = BuildConfig(seed=seed, quantize=not fp32)
+    config = BuildConfig(seed=seed, quantize=not fp32, rater_share=rater_share)
     if behaviour_share is not None:
         config = replace(config, contrast_share=behaviour_share)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
@@ -116,6 +125,7 @@ def build_command(
             pooled_layers=(),
             ridge_alpha=1e-3,
             contrast_share=0.0,
+            rater_share=rater_share,
             finetune_layers=finetune_layers,
             finetune_epochs=epochs,
         )

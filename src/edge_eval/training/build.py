@@ -128,6 +128,10 @@ class BuildConfig:
         turn_share: share of the ridge weight given to the synthetic labelled turns.
         contrast_share: share of the ridge weight given to the graded replies (contrast rows
             centred within the message they answer; 0: not used).
+        rater_share: share of the ridge weight given to the rated conversations centred within
+            the person who rated them (which of one person's conversations was more empathetic,
+            free of that person's leniency; 0: not used, the default: measured and not shipped,
+            ``benchmarks/bench_behaviours.py --raters``).
         folds: folds of the grouped cross-validation on the rated conversations.
         finetune_layers: top encoder layers trained on the synthetic turns after the head is
             fitted (0: frozen encoder, the default; kept for experiments).
@@ -146,6 +150,7 @@ class BuildConfig:
     ridge_alpha: float = 2e-4
     turn_share: float = 0.1
     contrast_share: float = 0.07
+    rater_share: float = 0.0
     folds: int = 5
     finetune_layers: int = 0
     finetune_epochs: int = 1
@@ -155,10 +160,11 @@ class BuildConfig:
             raise ConfigError("the ridge strength must be positive")
         if not 0.0 <= self.turn_share < 1.0:
             raise ConfigError("the synthetic turns' share must lie in [0, 1)")
-        if not 0.0 <= self.contrast_share < 1.0 or self.turn_share + self.contrast_share >= 1.0:
+        shares = self.turn_share + self.contrast_share + self.rater_share
+        if not (0.0 <= self.contrast_share < 1.0 and 0.0 <= self.rater_share < 1.0) or shares >= 1:
             raise ConfigError(
-                "the graded replies' share must lie in [0, 1) and, with the synthetic turns', "
-                "leave the rated conversations some weight"
+                "the graded replies' and the within-rater rows' shares must lie in [0, 1) and, "
+                "with the synthetic turns', leave the rated conversations some weight"
             )
         if self.folds < 2:
             raise ConfigError("cross-validation needs at least 2 folds")
@@ -207,8 +213,13 @@ def fit_build_head(
     turn_x: np.ndarray,
     turn_y: np.ndarray,
     contrasts: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    raters: np.ndarray | None = None,
 ) -> HeadFit:
-    """The build's head on these rows, with ``config``'s ridge strength and shares."""
+    """The build's head on these rows, with ``config``'s ridge strength and shares.
+
+    ``raters``: who rated each conversation (needed when ``config.rater_share`` is above 0).
+    """
     contrast_x, contrast_y = contrasts if contrasts is not None else (None, None)
     return fit_head(
         mask,
@@ -221,6 +232,8 @@ def fit_build_head(
         contrast_x=contrast_x,
         contrast_y=contrast_y,
         contrast_share=config.contrast_share,
+        conversation_groups=raters,
+        group_share=config.rater_share,
     )
 
 
@@ -238,7 +251,14 @@ def _out_of_sample(
     out = np.zeros(len(rated.ratings))
     for train, test in splits:
         fit = fit_build_head(
-            mask, config, conv_x[train], rated.ratings[train], turn_x, turn_y, contrasts
+            mask,
+            config,
+            conv_x[train],
+            rated.ratings[train],
+            turn_x,
+            turn_y,
+            contrasts,
+            raters=rated.groups[train],
         )
         out[test] = fit.predict(conv_x[test])
     return out
@@ -364,7 +384,7 @@ def build_default_bundle(
         raise ConfigError(
             "the build gives the graded replies a share of the weight but has none",
             hint="Pass --behaviours datasets/empathy-behaviours/behaviours.jsonl "
-            "(or --contrast-share 0).",
+            "(or --behaviour-share 0).",
         )
     quantize = quantize or quantize_int8
     say = progress or (lambda _message: None)
@@ -381,6 +401,11 @@ def build_default_bundle(
     train = labelled_turns(train_path)
     heldout = labelled_turns(heldout_path)
     rated = rated_conversations(human_path)
+    if config.rater_share > 0 and not (np.unique(rated.groups, return_counts=True)[1] > 1).any():
+        raise ConfigError(
+            "the build compares conversations within their rater, but no rater has two",
+            hint="Give ids that name the person (iEval's ieval-PERSON-...) or --rater-share 0.",
+        )
     say(
         f"rated conversations: {len(rated.ratings)} ({len(rated.turns)} turns); "
         f"synthetic train: {len(train.turns)} turns, held-out: {len(heldout.turns)} turns"
@@ -432,7 +457,9 @@ def build_default_bundle(
             f"{unseen_figures['bias']:+.2f}"
         )
 
-    fit = fit_build_head(mask, config, conv_x, rated.ratings, turn_x, train.labels, contrasts)
+    fit = fit_build_head(
+        mask, config, conv_x, rated.ratings, turn_x, train.labels, contrasts, raters=rated.groups
+    )
     graph = make_graph(encoder, fit.weight, fit.bias, layers=layers)
     weight, bias = fit.weight, fit.bias
     if config.finetune_layers > 0:
@@ -501,12 +528,19 @@ def build_default_bundle(
                         if contrasts is not None
                         else ""
                     )
+                    + (
+                        "; rated conversations also centred within their rater"
+                        if config.rater_share > 0
+                        else ""
+                    )
                 ),
                 "features": config.features.value,
                 "pooled_layers": list(layers),
                 "ridge_alpha": config.ridge_alpha,
                 "synthetic_turn_share": config.turn_share,
                 "graded_reply_share": config.contrast_share,
+                # written only when used: bundles built before the option stay byte-identical
+                **({"rater_share": config.rater_share} if config.rater_share > 0 else {}),
                 "graded_replies": 0 if graded is None else len(graded.turns),
                 "folds": config.folds,
                 "finetune_layers": config.finetune_layers,
@@ -633,7 +667,9 @@ def _graded_replies_cv(
     for k in range(config.folds):
         keep = folds != k
         seen = centre_within_groups(graded_x[keep], graded.labels[keep], messages[keep])
-        fit = fit_build_head(mask, config, conv_x, rated.ratings, turn_x, turn_y, seen)
+        fit = fit_build_head(
+            mask, config, conv_x, rated.ratings, turn_x, turn_y, seen, raters=rated.groups
+        )
         out[~keep] = fit.predict(graded_x[~keep])
     words = np.asarray([len(t.response.split()) for t in graded.turns], dtype=np.float64)
     figures = _figures(graded.labels, np.clip(out, 1.0, 5.0), config.seed)

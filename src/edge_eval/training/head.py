@@ -76,12 +76,15 @@ def fit_weighted_ridge(
     centred_x: np.ndarray | None = None,
     centred_y: np.ndarray | None = None,
     centred_weight: float = 0.0,
+    centred_sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Ridge regression with an unpenalised intercept; ``sample_weight`` is normalised to sum 1.
 
     ``centred_x``/``centred_y``: rows already centred (see :func:`centre_within_groups`) that
     take ``centred_weight`` of the total weight (the other rows ``1 - centred_weight``) and
     constrain the coefficients only: the intercept comes from the other rows' means.
+    ``centred_sample_weight``: how that share is split among the centred rows (normalised to
+    sum 1; default: equally).
     """
     if alpha <= 0:
         raise ConfigError("the ridge strength must be positive")
@@ -98,9 +101,15 @@ def fit_weighted_ridge(
     if centred_weight > 0.0:
         if centred_x is None or centred_y is None or len(centred_y) == 0:
             raise ConfigError("a share for centred rows needs centred rows")
-        v = centred_weight / len(centred_y)
-        gram = gram + v * (centred_x.T @ centred_x)
-        moment = moment + v * (centred_x.T @ centred_y)
+        if centred_sample_weight is None:  # equal weights
+            v = centred_weight / len(centred_y)
+            gram = gram + v * (centred_x.T @ centred_x)
+            moment = moment + v * (centred_x.T @ centred_y)
+        else:
+            u = np.asarray(centred_sample_weight, dtype=np.float64)
+            u = centred_weight * u / u.sum()
+            gram = gram + (centred_x * u[:, None]).T @ centred_x
+            moment = moment + (centred_x * u[:, None]).T @ centred_y
     coef = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), moment)
     return coef, my - float(mx @ coef)
 
@@ -143,39 +152,73 @@ def fit_head(
     contrast_x: np.ndarray | None = None,
     contrast_y: np.ndarray | None = None,
     contrast_share: float = 0.0,
+    conversation_groups: np.ndarray | None = None,
+    group_share: float = 0.0,
 ) -> HeadFit:
     """Ridge over conversation rows (mean turn features), turn rows and contrast rows.
 
     ``turn_share`` and ``contrast_share`` are those rows' shares of the total weight (the
     conversations get the rest); ``contrast_x``/``contrast_y`` are already centred within their
-    groups (:func:`centre_within_groups`).
+    groups (:func:`centre_within_groups`). ``group_share``: the share of the conversation rows
+    centred within ``conversation_groups`` (who rated them); a rater with one conversation
+    has nothing to compare and adds no row.
     """
     if not 0.0 <= turn_share < 1.0:
         raise ConfigError("the labelled turns' share of the weight must lie in [0, 1)")
-    if not 0.0 <= contrast_share < 1.0 or turn_share + contrast_share >= 1.0:
+    if not 0.0 <= group_share < 1.0:
+        raise ConfigError("the within-rater rows' share of the weight must lie in [0, 1)")
+    if not 0.0 <= contrast_share < 1.0 or turn_share + contrast_share + group_share >= 1.0:
         raise ConfigError(
             "the contrasts' share must lie in [0, 1) and leave the conversations some weight"
         )
-    rest = 1.0 - turn_share - contrast_share
+    rest = 1.0 - turn_share - contrast_share - group_share
     rows = [conversation_x[:, mask]]
     targets = [conversation_y]
     weights = [np.full(len(conversation_y), rest / len(conversation_y))]
-    if turn_share > 0.0:
-        if turn_x is None or turn_y is None or len(turn_y) == 0:
-            raise ConfigError("a share for labelled turns needs labelled turns")
-        rows.append(turn_x[:, mask])
-        targets.append(turn_y)
-        weights.append(np.full(len(turn_y), turn_share / len(turn_y)))
-    if contrast_share > 0.0 and (contrast_x is None or contrast_y is None or len(contrast_y) == 0):
-        raise ConfigError("a share for contrasts needs contrast rows")
+    centred_x: list[np.ndarray] = []
+    centred_y: list[np.ndarray] = []
+    centred_w: list[np.ndarray] = []
+    sources = (
+        (turn_x, turn_y, turn_share, "labelled turns", (rows, targets, weights)),
+        (
+            contrast_x,
+            contrast_y,
+            contrast_share,
+            "contrast rows",
+            (centred_x, centred_y, centred_w),
+        ),
+    )
+    for x, y, share, what, (xs, ys, ws) in sources:
+        if share > 0.0:
+            if x is None or y is None or len(y) == 0:
+                raise ConfigError(f"a share for {what} needs {what}")
+            xs.append(x[:, mask])
+            ys.append(y)
+            ws.append(np.full(len(y), share / len(y)))
+    if group_share > 0.0:
+        if conversation_groups is None or len(conversation_groups) != len(conversation_y):
+            raise ConfigError("a share for within-rater rows needs each conversation's rater")
+        _, index, counts = np.unique(
+            np.asarray(conversation_groups), return_inverse=True, return_counts=True
+        )
+        shared = counts[index] > 1
+        if not shared.any():
+            raise ConfigError("no rater rated more than one conversation: nothing to compare")
+        gx, gy = centre_within_groups(
+            conversation_x[shared][:, mask], conversation_y[shared], index[shared]
+        )
+        centred_x.append(gx)
+        centred_y.append(gy)
+        centred_w.append(np.full(len(gy), group_share / len(gy)))
     coef, bias = fit_weighted_ridge(
         np.vstack(rows),
         np.concatenate(targets),
         alpha,
         np.concatenate(weights),
-        centred_x=None if contrast_x is None else contrast_x[:, mask],
-        centred_y=contrast_y,
-        centred_weight=contrast_share,
+        centred_x=np.vstack(centred_x) if centred_x else None,
+        centred_y=np.concatenate(centred_y) if centred_y else None,
+        centred_weight=contrast_share + group_share,
+        centred_sample_weight=np.concatenate(centred_w) if len(centred_w) > 1 else None,
     )
     weight = np.zeros(mask.shape[0], dtype=np.float64)
     weight[mask] = coef
