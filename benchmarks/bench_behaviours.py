@@ -181,6 +181,18 @@ def print_table(
         print("| " + " | ".join(cells) + " |")
 
 
+def length_within_chatbot(d: Data) -> str:
+    """Response length's rho within each of iEval's chatbots (the baseline for C's within-chatbot
+    figure), as a sentence."""
+    systems = d.rated.systems
+    rhos = [
+        float(spearman(d.rated.ratings[systems == s], d.words[systems == s]))
+        for s in np.unique(systems)
+    ]
+    listed = ", ".join(f"{r:+.3f}" for r in sorted(rhos, reverse=True))
+    return f"Response length within one chatbot: rho {listed} (mean {np.mean(rhos):.3f})."
+
+
 def best_affine_mae(y: np.ndarray, scores: np.ndarray) -> float:
     """The lowest MAE any map ``a + b * score`` (clipped to 1-5) reaches, fitted on these same
     labels (optimistic: a bound on what calibration alone could do for these scores)."""
@@ -211,6 +223,7 @@ def raters_main(d: Data) -> None:
         f"\nv5's iEval CV MAE {v5['mae']:.3f}; the best affine map of the same out-of-fold scores, "
         f"fitted on their own labels (optimistic): {v5['mae_affine']:.3f}."
     )
+    print(length_within_chatbot(d))
     if pick is None:
         print("No setting passes the guards: v5 stays.")
         return
