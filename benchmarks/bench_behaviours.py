@@ -80,6 +80,7 @@ class Data:
     graded_y: np.ndarray
     writers: np.ndarray
     messages: np.ndarray
+    contrasts: tuple[np.ndarray, np.ndarray]
     probe_x: np.ndarray
 
 
@@ -99,16 +100,19 @@ def load() -> Data:
         TurnInput(context=CONTEXT * (1 + i % 3), response=(WARM if i % 2 else COLD) + " ok" * i)
         for i in range(11)
     ]
+    graded_x = encode(graph, encoder, list(graded.turns))
+    messages = context_groups(graded.turns)
     data = Data(
         rated=rated,
         conv_x=rated.conversation_mean(encode(graph, encoder, list(rated.turns))),
         words=rated.conversation_mean(rated.response_words),
         synth_x=encode(graph, encoder, list(synth.turns)),
         synth_y=synth.labels,
-        graded_x=encode(graph, encoder, list(graded.turns)),
+        graded_x=graded_x,
         graded_y=graded.labels,
         writers=np.asarray([c.id.split("-")[1] for c in graded.conversations]),
-        messages=context_groups(graded.turns),
+        messages=messages,
+        contrasts=centre_within_groups(graded_x, graded.labels, messages),
         probe_x=encode(graph, encoder, probe),
     )
     print("# encoded", file=sys.stderr, flush=True)
@@ -120,8 +124,7 @@ def criteria(d: Data, config: BuildConfig) -> dict[str, float]:
     mask = np.ones(d.conv_x.shape[1], dtype=bool)
     raters = d.rated.groups
     y = d.rated.ratings
-    contrasts = centre_within_groups(d.graded_x, d.graded_y, d.messages)
-    use = contrasts if config.contrast_share > 0 else None
+    use = d.contrasts if config.contrast_share > 0 else None
     oof = np.clip(
         cross_validated_scores(
             d.rated, d.conv_x, mask, config, d.synth_x, d.synth_y, contrasts=use

@@ -218,6 +218,7 @@ def fit_head(
         centred_x=np.vstack(centred_x) if centred_x else None,
         centred_y=np.concatenate(centred_y) if centred_y else None,
         centred_weight=contrast_share + group_share,
+        # one source: equal weights, fit_weighted_ridge's own path (same arithmetic as before)
         centred_sample_weight=np.concatenate(centred_w) if len(centred_w) > 1 else None,
     )
     weight = np.zeros(mask.shape[0], dtype=np.float64)
