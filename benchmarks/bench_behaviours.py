@@ -26,11 +26,22 @@ iEval's conversations also enter centred within the person who rated them (share
 person's leniency), p in {0, .2, .3, .4, .5, .6}, b in {.05, .07, .1}, s 0.1, alpha in
 {1e-4, 2e-4, 3e-4}. Among settings with A >= v5's A - 0.005, C >= v5's C and D >= 0.3, the highest
 B + C; shipped only if its B and its C each beat v5's by 0.02. About 4 minutes.
+
+``--labels``: the v7 grid and rule (docs/selection-v5.md, "v7"): every iEval reply carries a
+behaviour level from the project's rubric, given by AI labelling sessions
+(``datasets/ieval-reply-labels``, the mean of two or three labels), entered as contrasts centred
+within the person's situation (all twelve replies, or the four chatbots' replies at one turn
+index) at share q in {0, .05, .1, .2, .3, .5}, b 0.07, s 0.1, alpha in {1e-4, 2e-4}. Criterion L:
+the turn-level rho between the labels of each fold's people and their scores from A's fold heads
+(those people's labels never in training); A and C leave the held-out conversations' label rows
+out too. Among settings with A >= v5's A - 0.005, C >= v5's C and D >= 0.3, the highest L; shipped
+only if its L beats v5's by 0.05 and its B is at most 0.02 below v5's. About 3 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,13 +60,15 @@ from edge_eval.training.build import (
     unseen_chatbot_figures,
     unseen_chatbot_scores,
 )
-from edge_eval.training.head import centre_within_groups
-from edge_eval.training.human import RatedConversations, rated_conversations
+from edge_eval.training.head import HeadFit, centre_within_groups, fit_weighted_ridge
+from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
 from edge_eval.training.train import encoder_dir, labelled_turns, make_graph
 from edge_eval.validation import spearman
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADED = ROOT / "datasets" / "empathy-behaviours" / "behaviours.jsonl"
+IEVAL = ROOT / "datasets" / "ieval" / "ieval.jsonl"
+REPLY_LABELS = ROOT / "datasets" / "ieval-reply-labels" / "labels.jsonl"
 SHARES_B = (0.0, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.3, 0.5)
 SHARES_S = (0.0, 0.1)
 ALPHAS = (1e-4, 2e-4, 3e-4, 1e-3)
@@ -65,6 +78,10 @@ RATER_P = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
 RATER_B = (0.05, 0.07, 0.1)
 RATER_ALPHAS = (1e-4, 2e-4, 3e-4)
 V5 = (0.0, 0.07, 2e-4)
+#: The v7 grid (``--labels``): label shares q, groupings, alphas; b 0.07, s 0.1.
+LABEL_Q = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+LABEL_GROUPINGS = ("situation-turn", "situation")
+LABEL_ALPHAS = (1e-4, 2e-4)
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,7 @@ class Data:
     """Everything a setting is measured on (features from the frozen encoder, once)."""
 
     rated: RatedConversations
+    turn_x: np.ndarray
     conv_x: np.ndarray
     words: np.ndarray
     synth_x: np.ndarray
@@ -102,9 +120,11 @@ def load() -> Data:
     ]
     graded_x = encode(graph, encoder, list(graded.turns))
     messages = context_groups(graded.turns)
+    turn_x = encode(graph, encoder, list(rated.turns))
     data = Data(
         rated=rated,
-        conv_x=rated.conversation_mean(encode(graph, encoder, list(rated.turns))),
+        turn_x=turn_x,
+        conv_x=rated.conversation_mean(turn_x),
         words=rated.conversation_mean(rated.response_words),
         synth_x=encode(graph, encoder, list(synth.turns)),
         synth_y=synth.labels,
@@ -238,6 +258,149 @@ def raters_main(d: Data) -> None:
     )
 
 
+@dataclass(frozen=True)
+class ReplyLabels:
+    """The AI labels of iEval's replies, aligned with ``Data.rated.turns``."""
+
+    level: np.ndarray  # mean label of each reply
+    groupings: dict[str, np.ndarray]  # contrast groups of each reply, by grouping name
+
+
+def reply_labels(d: Data) -> ReplyLabels:
+    """Mean label per reply, and each reply's situation (person and valence) and turn index."""
+    ids = [json.loads(line)["id"] for line in IEVAL.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in REPLY_LABELS.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ids, "one label line per iEval chat, in order"
+    assert len(ids) == len(d.rated.ratings), "every iEval chat is rated"
+    level = np.concatenate(
+        [np.mean([lab["levels"] for lab in line["labels"]], 0) for line in lines]
+    )
+    conv = d.rated.conversation_of_turn
+    assert len(level) == len(conv), "one label per reply"
+    index = np.zeros(len(conv), dtype=np.int64)  # each reply's turn index in its conversation
+    for i in range(1, len(conv)):
+        index[i] = index[i - 1] + 1 if conv[i] == conv[i - 1] else 0
+    situation = np.asarray(["-".join(ids[c].split("-")[1:3]) for c in conv])
+    return ReplyLabels(
+        level=level,
+        groupings={
+            "situation": situation,
+            "situation-turn": np.asarray(
+                [f"{s}/{t}" for s, t in zip(situation, index, strict=True)]
+            ),
+        },
+    )
+
+
+def label_criteria(
+    d: Data, labels: ReplyLabels, q: float, grouping: str, alpha: float
+) -> dict[str, float]:
+    """A, its MAE, B, C and its worst bias, D and L for one v7 setting (b 0.07, s 0.1).
+
+    The label contrasts of held-out conversations never enter a head, so this fits with
+    ``fit_weighted_ridge`` directly, with ``fit_head``'s arithmetic: the conversations take
+    ``1 - s - b - q`` of the weight, the synthetic turns ``s``, the graded replies' and the
+    labels' contrasts ``b`` and ``q`` (``labels_main`` checks that q 0 gives ``criteria``'s
+    figures)."""
+    b, s = 0.07, 0.1
+    rated, conv = d.rated, d.rated.conversation_of_turn
+    y = rated.ratings
+
+    def fit(train: np.ndarray, graded_seen: np.ndarray | None = None) -> HeadFit:
+        rows = np.vstack([d.conv_x[train], d.synth_x])
+        weight = np.concatenate(
+            [
+                np.full(train.sum(), (1 - s - b - q) / train.sum()),
+                np.full(len(d.synth_y), s / len(d.synth_y)),
+            ]
+        )
+        seen = np.ones(len(d.graded_y), dtype=bool) if graded_seen is None else graded_seen
+        cx, cy = centre_within_groups(d.graded_x[seen], d.graded_y[seen], d.messages[seen])
+        cw = np.full(len(cy), b / len(cy))
+        if q > 0:
+            use = train[conv]
+            lx, ly = centre_within_groups(
+                d.turn_x[use], labels.level[use], labels.groupings[grouping][use]
+            )
+            cx, cy = np.vstack([cx, lx]), np.concatenate([cy, ly])
+            cw = np.concatenate([cw, np.full(len(ly), q / len(ly))])
+        coef, bias = fit_weighted_ridge(
+            rows, np.concatenate([y[train], d.synth_y]), alpha, weight,
+            centred_x=cx, centred_y=cy, centred_weight=b + q, centred_sample_weight=cw,
+        )  # fmt: skip
+        return HeadFit(weight=coef, bias=bias)
+
+    folds = grouped_folds(rated.groups, 5)
+    oof, turn_scores = np.zeros(len(y)), np.zeros(len(conv))
+    for k in range(5):
+        head = fit(folds != k)
+        oof[folds == k] = head.predict(d.conv_x[folds == k])
+        turn_scores[folds[conv] == k] = head.predict(d.turn_x[folds[conv] == k])
+    oof = np.clip(oof, 1.0, 5.0)
+    unseen, systems = np.zeros(len(y)), rated.systems
+    for system in np.unique(systems):
+        for k in range(5):
+            test = (systems == system) & (folds == k)
+            unseen[test] = fit((systems != system) & (folds != k)).predict(d.conv_x[test])
+    unseen = np.clip(unseen, 1.0, 5.0)
+    bias = [unseen[systems == t].mean() - y[systems == t].mean() for t in np.unique(systems)]
+    held = np.zeros(len(d.graded_y))
+    everyone = np.ones(len(y), dtype=bool)
+    for writer in np.unique(d.writers):
+        seen = d.writers != writer
+        held[~seen] = fit(everyone, seen).predict(d.graded_x[~seen])
+    probe_scores = np.clip(fit(everyone).predict(d.probe_x), 1.0, 5.0)
+    return {
+        "A": float(spearman(y, oof)),
+        "mae": float(np.mean(np.abs(oof - y))),
+        "B": float(spearman(d.graded_y, held)),
+        "C": float(spearman(y, unseen)),
+        "bias": float(max(bias, key=abs)),
+        "D": float(probe_scores[1::2].mean() - probe_scores[0::2].mean()),
+        "L": float(spearman(labels.level, turn_scores)),
+    }
+
+
+def labels_main(d: Data) -> None:
+    labels = reply_labels(d)
+    conv_mean = d.rated.conversation_mean(labels.level)
+    print(
+        f"# the labels' conversation mean vs people's ratings: rho "
+        f"{spearman(d.rated.ratings, conv_mean):.3f} (n {len(conv_mean)})"
+    )
+    rows = []
+    for q in LABEL_Q:
+        for grouping in LABEL_GROUPINGS if q > 0 else LABEL_GROUPINGS[-1:]:
+            for alpha in LABEL_ALPHAS:
+                figures = label_criteria(d, labels, q, grouping, alpha)
+                rows.append({"q": q, "g": grouping, "alpha": alpha, **figures})
+                print(f"# {rows[-1]}", file=sys.stderr, flush=True)
+    v5 = next(r for r in rows if (r["q"], r["alpha"]) == (0.0, V5[2]))
+    check = criteria(d, BuildConfig(ridge_alpha=V5[2], turn_share=0.1, contrast_share=V5[1]))
+    assert all(abs(v5[k] - check[k]) < 1e-6 for k in ("A", "B", "C", "D")), (v5, check)
+    fair = [r for r in rows if r["A"] >= v5["A"] - 0.005 and r["C"] >= v5["C"] and r["D"] >= 0.3]
+    pick = max(fair, key=lambda r: r["L"]) if fair else None
+    print(
+        "| label share q | grouping | ridge α | A: iEval CV ρ | iEval CV MAE | B: unseen writer ρ "
+        "| C: unseen-chatbot ρ | worst bias | D: warm − cold "
+        "| L: AI labels of held-out people's replies ρ |"
+    )
+    print("|---:|---|" + "---:|" * 8)
+    for r in rows:
+        note = (" (v5)" if r is v5 else "") + (" **(rule's pick)**" if r is pick else "")
+        print(
+            f"| {r['q']:g}{note} | {r['g'] if r['q'] > 0 else '–'} | {r['alpha']:g} | {r['A']:.3f} "
+            f"| {r['mae']:.3f} | {r['B']:.3f} | {r['C']:.3f} | {r['bias']:+.2f} | {r['D']:+.2f} "
+            f"| {r['L']:.3f} |"
+        )
+    ships = pick is not None and pick["L"] >= v5["L"] + 0.05 and pick["B"] >= v5["B"] - 0.02
+    print(
+        f"\n{len(fair)} of {len(rows)} settings pass the guards; the rule's pick: "
+        + (f"q {pick['q']:g}, {pick['g']}, alpha {pick['alpha']:g}" if pick else "none")
+        + f": {'ships' if ships else 'v5 stays'}."
+    )
+
+
 def main() -> None:
     from edge_eval.machine import cpu_summary
 
@@ -245,10 +408,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--all", action="store_true", help="print every row, not a summary")
     parser.add_argument("--raters", action="store_true", help="the v6 grid and rule")
+    parser.add_argument("--labels", action="store_true", help="the v7 grid and rule")
     args = parser.parse_args()
     d = load()
     if args.raters:
         raters_main(d)
+        return
+    if args.labels:
+        labels_main(d)
         return
 
     rows = []
