@@ -266,16 +266,17 @@ class ReplyLabels:
     groupings: dict[str, np.ndarray]  # contrast groups of each reply, by grouping name
 
 
-def reply_labels(d: Data) -> ReplyLabels:
-    """Mean label per reply, and each reply's situation (person and valence) and turn index."""
+def reply_labels(rated: RatedConversations) -> ReplyLabels:
+    """Mean label per reply of iEval's ``rated`` turns, and each reply's contrast groups: its
+    situation (person and valence), and its situation and turn index."""
     ids = [json.loads(line)["id"] for line in IEVAL.read_text(encoding="utf-8").splitlines()]
     lines = [json.loads(line) for line in REPLY_LABELS.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == ids, "one label line per iEval chat, in order"
-    assert len(ids) == len(d.rated.ratings), "every iEval chat is rated"
+    assert len(ids) == len(rated.ratings), "every iEval chat is rated"
     level = np.concatenate(
         [np.mean([lab["levels"] for lab in line["labels"]], 0) for line in lines]
     )
-    conv = d.rated.conversation_of_turn
+    conv = rated.conversation_of_turn
     assert len(level) == len(conv), "one label per reply"
     index = np.zeros(len(conv), dtype=np.int64)  # each reply's turn index in its conversation
     for i in range(1, len(conv)):
@@ -362,7 +363,7 @@ def label_criteria(
 
 
 def labels_main(d: Data) -> None:
-    labels = reply_labels(d)
+    labels = reply_labels(d.rated)
     conv_mean = d.rated.conversation_mean(labels.level)
     print(
         f"# the labels' conversation mean vs people's ratings: rho "
