@@ -315,8 +315,11 @@ def label_criteria(
                 np.full(len(d.synth_y), s / len(d.synth_y)),
             ]
         )
-        seen = np.ones(len(d.graded_y), dtype=bool) if graded_seen is None else graded_seen
-        cx, cy = centre_within_groups(d.graded_x[seen], d.graded_y[seen], d.messages[seen])
+        if graded_seen is None:
+            cx, cy = d.contrasts
+        else:
+            seen = graded_seen
+            cx, cy = centre_within_groups(d.graded_x[seen], d.graded_y[seen], d.messages[seen])
         cw = np.full(len(cy), b / len(cy))
         if q > 0:
             use = train[conv]
