@@ -56,8 +56,10 @@ llama-cpp: $(VENV)/.core
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-## bundle: rebuild the embedded default reward bundle: head trained on datasets/ieval (people's
-##         ratings), datasets/empathy-synth and datasets/empathy-behaviours; EE=FILE (default ../shared/data/...) is measured
+## bundle: rebuild the embedded default reward bundle: encoder layers 3-4 trained on
+##         datasets/ieval-reply-labels, then the head on datasets/ieval (people's ratings),
+##         datasets/empathy-synth and datasets/empathy-behaviours (~40 min on 2 cores: one
+##         training per CV fold and per unseen chatbot); EE=FILE (default ../shared/data/...) is measured
 ##         only, never trained on (CKPT=DIR also keeps its torch weights, for `export onnx --reward`)
 EE ?= ../shared/data/empathetic_exchanges.jsonl
 bundle: $(VENV)/.dev

@@ -5,7 +5,9 @@
 MiniLM's layers 1-2 stay frozen (their output is computed once per turn); layers 3 and 4 and a
 turn head are trained on ``datasets/ieval-reply-labels`` (the mean label of each iEval reply; MSE,
 batch 32, Adam, L2 towards the pretrained weights, dropout off, the head started from a ridge on
-the frozen features, seeded). The trained layers then give v5's features (the response pooled at
+the frozen features, seeded): the build's own :class:`edge_eval.training.labels.FrozenStates`,
+which ``bundle build`` now runs for the shipped default (this script was its scout). The trained
+layers then give v5's features (the response pooled at
 layers 3 and 4, unit-norm, and the log length), and v5's head recipe is fitted on them with the
 build's own routine (``fit_build_head``: iEval conversation means, synthetic turns at 0.1, graded
 contrasts at 0.07, ridge 2e-4). Criteria, as ``bench_behaviours.py`` names them:
@@ -26,7 +28,6 @@ and about 45 for C, B and D on 2 cores at 3 epochs; needs the train extra.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -39,117 +40,29 @@ from bench_layers import COLD, CONTEXT, WARM
 
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
-from edge_eval.reward.encoding import TurnEncoder, batches
+from edge_eval.reward.encoding import TurnEncoder
 from edge_eval.training.build import BuildConfig, context_groups, fit_build_head
-from edge_eval.training.head import HeadFit, centre_within_groups, fit_weighted_ridge
+from edge_eval.training.head import HeadFit, centre_within_groups
 from edge_eval.training.human import grouped_folds, rated_conversations
-from edge_eval.training.train import encoder_dir, labelled_turns, response_log_lengths
+from edge_eval.training.labels import FrozenStates, LabelDistillConfig
+from edge_eval.training.train import cut_encoder, encoder_dir, labelled_turns
 from edge_eval.validation import spearman
 
 ROOT = Path(__file__).resolve().parents[1]
-FROZEN = 2  # hidden state computed once: the output of layer 2
 HIDDEN = 384
-V5 = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07)
+V5 = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, label_layers=0)
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the masked tokens, unit-norm (the build's pooling)."""
-    summed = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-6)
-    return torch.nn.functional.normalize(summed, dim=-1, eps=1e-6)
+def frozen_states(turns: list[TurnInput]) -> FrozenStates:
+    """MiniLM cut after layer 4, layers 1-2 run once for every turn (the build's own class)."""
+    from transformers import AutoModel
 
-
-class Turns:
-    """Every turn the criteria need, run through the frozen layers once."""
-
-    def __init__(self, turns: list[TurnInput]) -> None:
-        from transformers import AutoModel
-
-        folder = encoder_dir()
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
-        encoder = TurnEncoder(
-            folder / "tokenizer.json", InputTemplate(max_length=192, max_response_tokens=160)
-        )
-        self.layers = [model.encoder.layer[i] for i in range(FROZEN, 4)]
-        sequences = encoder.encode_turns(turns)
-        self.lengths = response_log_lengths(sequences)
-        states: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        with torch.inference_mode():
-            for feeds, rows in batches(sequences, 64, encoder.pad):
-                t = {k: torch.from_numpy(v) for k, v in feeds.items()}
-                out = model(
-                    input_ids=t["input_ids"],
-                    attention_mask=t["attention_mask"],
-                    token_type_ids=t["token_type_ids"],
-                    output_hidden_states=True,
-                )
-                for j, i in enumerate(rows):
-                    n = int(t["attention_mask"][j].sum())
-                    hidden = out.hidden_states[FROZEN][j, :n].clone()
-                    states[i] = (hidden, t["pool_mask"][j, :n].float().clone())
-        self.states = [states[i] for i in range(len(sequences))]
-
-    def run(self, layers: list[torch.nn.Module], index: np.ndarray) -> torch.Tensor:
-        """Features ``[r3, r4, log length]`` of the turns ``index`` through ``layers``."""
-        items = [self.states[i] for i in index]
-        width = max(h.shape[0] for h, _ in items)
-        hidden = torch.zeros(len(items), width, HIDDEN)
-        mask = torch.zeros(len(items), width)
-        pooled = torch.zeros(len(items), width)
-        for j, (h, p) in enumerate(items):
-            hidden[j, : h.shape[0]], mask[j, : h.shape[0]], pooled[j, : h.shape[0]] = h, 1, p
-        extended = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
-        outs = [hidden]
-        for layer in layers:
-            outs.append(layer(outs[-1], attention_mask=extended)[0])
-        feats = torch.cat([pool(outs[-2], pooled), pool(outs[-1], pooled)], -1).double()
-        return torch.cat([feats, torch.from_numpy(self.lengths[index])[:, None]], -1)
-
-    def features(self, layers: list[torch.nn.Module], index: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(index), 2 * HIDDEN + 1))
-        order = np.argsort([self.states[i][0].shape[0] for i in index])
-        with torch.no_grad():
-            for start in range(0, len(order), 64):
-                part = order[start : start + 64]
-                out[part] = self.run(layers, index[part]).numpy()
-        return out
-
-    def distil(
-        self, index: np.ndarray, targets: np.ndarray, epochs: int, lr: float, l2: float
-    ) -> list[torch.nn.Module]:
-        """Layers 3-4 trained on ``targets`` of the turns ``index`` (a head alongside)."""
-        torch.manual_seed(0)
-        layers = [copy.deepcopy(layer).train() for layer in self.layers]
-        for layer in layers:
-            for module in layer.modules():
-                if isinstance(module, torch.nn.Dropout):
-                    module.p = 0.0
-        params = [p for layer in layers for p in layer.parameters()]
-        start = [p.detach().clone() for p in params]
-        coef, bias = fit_weighted_ridge(
-            self.features(layers, index), targets, 1e-4, np.ones(len(index))
-        )
-        head = torch.nn.Linear(2 * HIDDEN + 1, 1).double()
-        with torch.no_grad():
-            head.weight.copy_(torch.from_numpy(coef)[None])
-            head.bias.fill_(bias)
-        optimiser = torch.optim.Adam([*params, *head.parameters()], lr=lr)
-        rng = np.random.default_rng(0)
-        for _ in range(epochs):
-            order = rng.permutation(len(index))
-            for b in range(0, len(order), 32):
-                rows = order[b : b + 32]
-                predicted = head(self.run(layers, index[rows])).squeeze(-1)
-                loss = ((predicted - torch.from_numpy(targets[rows])) ** 2).mean()
-                loss = loss + l2 * sum(
-                    ((p - q) ** 2).sum() for p, q in zip(params, start, strict=True)
-                )
-                loss = loss + 1e-4 * (head.weight**2).sum()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-        for layer in layers:
-            layer.eval()
-        return layers
+    folder = encoder_dir()
+    model = cut_encoder(AutoModel.from_pretrained(str(folder), local_files_only=True).eval(), 4)
+    encoder = TurnEncoder(
+        folder / "tokenizer.json", InputTemplate(max_length=192, max_response_tokens=160)
+    )
+    return FrozenStates(model, encoder, turns, pooled=(3, 4), trained=2)
 
 
 @dataclass(frozen=True)
@@ -184,7 +97,7 @@ def main() -> None:
         for i in range(11)
     ]
     began = time.time()
-    turns = Turns([*rated.turns, *synth.turns, *graded.turns, *probes])
+    turns = frozen_states([*rated.turns, *synth.turns, *graded.turns, *probes])
     print(f"# frozen layers run in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
     sizes = np.cumsum([0, len(rated.turns), len(synth.turns), len(graded.turns), len(probes)])
     ieval, synth_i, graded_i, probe_i = (
@@ -198,11 +111,12 @@ def main() -> None:
     messages = context_groups(graded.turns)
     writers = np.asarray([c.id.split("-")[1] for c in graded.conversations])
     mask = np.ones(2 * HIDDEN + 1, dtype=bool)
+    settings = LabelDistillConfig(layers=2, epochs=args.epochs, lr=args.lr, l2=args.l2)
 
     def trained(index: np.ndarray) -> Features:
         """Layers 3-4 distilled on the labels of iEval turns ``index``; every turn's features."""
-        layers = turns.distil(index, labels[index], args.epochs, args.lr, args.l2)
-        feats = turns.features(layers, np.arange(sizes[-1]))
+        layers = turns.distil(index, labels[index], settings)
+        feats = turns.features(layers)
         print(f"# trained in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
         return Features(
             conv=rated.conversation_mean(feats[ieval]),

@@ -7,7 +7,9 @@ Prints one Markdown table (the README's): Spearman rho with its seeded bootstrap
 n, MAE and mean bias (mean predicted - mean human) of
 
 - the shipped default bundle (int8) and the same graph in fp32 (exported on the fly from the
-  frozen encoder package and the bundle's ``head.npy``; needs the train extra);
+  frozen encoder package and the bundle's ``head.npy``, or, when the default's encoder was
+  trained, from ``--checkpoint DIR``, the torch weights ``make bundle CKPT=DIR`` keeps; needs the
+  train extra);
 - the old v2 default (fine-tuned on the synthetic data only), kept in ``benchmarks/old_default_v2``;
 - the SmolLM2-135M GGUF judge, on the first ``--judge-conversations`` conversations of each set
   (slow: its n is printed);
@@ -107,11 +109,14 @@ def figures(data: RatedSet, values: np.ndarray, *, scale: bool) -> dict[str, Any
     return out
 
 
-def fp32_default(tmp: Path) -> Path | None:
-    """The shipped default's graph in fp32: frozen encoder package + the bundle's head."""
+def fp32_default(tmp: Path, checkpoint: Path | None = None) -> Path | None:
+    """The shipped default's graph in fp32: frozen encoder package + the bundle's head, or, for a
+    default whose encoder was trained, the torch ``checkpoint`` its build kept (``make bundle
+    CKPT=DIR``; refused unless its head is the shipped one)."""
     try:
         from transformers import AutoModel
 
+        from edge_eval.training.checkpoint import load_checkpoint_graph, load_reward_checkpoint
         from edge_eval.training.train import (
             encoder_dir,
             export_onnx,
@@ -121,13 +126,21 @@ def fp32_default(tmp: Path) -> Path | None:
     except ImportError:
         return None
     meta = load_bundle(None).metadata
-    if meta.get("training", {}).get("encoder_trained", True):
-        return None  # a fine-tuned encoder's fp32 weights are not shipped
     head = np.load(default_bundle_dir() / "head.npy")
-    encoder = AutoModel.from_pretrained(str(encoder_dir()), local_files_only=True).eval()
+    if checkpoint is not None:
+        kept = load_reward_checkpoint(checkpoint)
+        # the checkpoint keeps the graph's float32 head: equal to the shipped one at that precision
+        if not np.allclose(np.load(Path(checkpoint) / "head.npy"), head, rtol=0.0, atol=1e-6):
+            raise SystemExit("--checkpoint: its head is not the shipped default's")
+        graph = load_checkpoint_graph(kept)
+    elif meta.get("training", {}).get("encoder_trained", True):
+        print("# default fp32: skipped (trained encoder; pass --checkpoint DIR)", file=sys.stderr)
+        return None
+    else:
+        encoder = AutoModel.from_pretrained(str(encoder_dir()), local_files_only=True).eval()
+        graph = make_graph(encoder, head[:-1], float(head[-1]), layers=pooled_layers(meta))
     out = tmp / "fp32"
     shutil.copytree(default_bundle_dir(), out)
-    graph = make_graph(encoder, head[:-1], float(head[-1]), layers=pooled_layers(meta))
     export_onnx(graph, out / "model.onnx")
     full = json.loads((out / "bundle.json").read_text())
     full.pop("files", None)
@@ -184,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         default="int8,fp32,v2,judge,baselines",
         help="comma list of: int8, fp32, v2, judge, baselines (split a run across machines)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="torch checkpoint of the default (`make bundle CKPT=DIR`), for its fp32 row when the "
+        "encoder was trained",
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N conversations (smoke runs)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -203,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if "int8" in chosen:
             scorers.append(("default int8", None))
         if "fp32" in chosen:
-            fp32 = fp32_default(Path(tmp))
+            fp32 = fp32_default(Path(tmp), args.checkpoint)
             if fp32 is not None:
                 label = "default fp32"
                 if args.fp32_conversations:

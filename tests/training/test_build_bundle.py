@@ -94,7 +94,7 @@ def test_bundle_build_uses_the_graded_replies_as_contrasts(run_cli: RunCli, tmp_
     code, out, err = run_cli(
         "bundle", "build", "--train", str(train), "--heldout", str(heldout),
         "--human", str(human), "--behaviours", str(graded), "--out", str(tmp_path / "b"),
-        "--rater-share", "0.2",
+        "--rater-share", "0.2", "--label-layers", "0",
     )  # fmt: skip
     assert code == 0, err
     figures = json.loads(out)["graded_replies"]
@@ -117,7 +117,7 @@ def test_a_build_that_compares_within_raters_needs_raters_with_two(tmp_path: Pat
     human = tmp_path / "rated.jsonl"  # every conversation its own rater: nothing to compare
     rows = [json.loads(line) for line in IEVAL.read_text("utf-8").splitlines()[:8]]
     human.write_text("".join(json.dumps({**r, "id": f"c{i}"}) + "\n" for i, r in enumerate(rows)))
-    config = BuildConfig(contrast_share=0.0, rater_share=0.3)
+    config = BuildConfig(contrast_share=0.0, rater_share=0.3, label_layers=0)
     with pytest.raises(ConfigError, match="no rater has two"):
         build_default_bundle(
             DATA / "train.jsonl", DATA / "heldout.jsonl", human, tmp_path / "b", config

@@ -48,6 +48,28 @@ def bundle_group() -> None:
     "same message, never its level.",
 )
 @click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("datasets/ieval-reply-labels/labels.jsonl"),
+    show_default=True,
+    help="A behaviour level 1-5 per reply of the --human conversations (matched by id): the "
+    "encoder's top layers are trained on them before the head.",
+)
+@click.option(
+    "--label-layers",
+    type=click.IntRange(0),
+    default=None,
+    help="Top encoder layers trained on --labels (default: the recipe's, 2; 0: frozen encoder, "
+    "as bundle v5 was built).",
+)
+@click.option(
+    "--label-epochs",
+    type=click.IntRange(0),
+    default=None,
+    help="Epochs of that training (default: the recipe's, 3).",
+)
+@click.option(
     "--behaviour-share",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=None,
@@ -99,6 +121,9 @@ def build_command(
     heldout_path: Path,
     human_path: Path,
     behaviours_path: Path,
+    labels_path: Path,
+    label_layers: int | None,
+    label_epochs: int | None,
     behaviour_share: float | None,
     rater_share: float,
     measure: tuple[str, ...],
@@ -109,7 +134,8 @@ def build_command(
     epochs: int,
     torch_dir: Path | None,
 ) -> None:
-    """Train the head on people's ratings, export ONNX, quantize, measure agreement."""
+    """Train the encoder's top layers on the reply labels, the head on people's ratings; export
+    ONNX, quantize, measure agreement."""
     from edge_eval.errors import ConfigError
     from edge_eval.training.build import BuildConfig, build_default_bundle
     from edge_eval.training.head import HeadFeatures
@@ -117,6 +143,10 @@ def build_command(
     config = BuildConfig(seed=seed, quantize=not fp32, rater_share=rater_share)
     if behaviour_share is not None:
         config = replace(config, contrast_share=behaviour_share)
+    if label_layers is not None:
+        config = replace(config, label_layers=label_layers)
+    if label_epochs is not None:
+        config = replace(config, label_epochs=label_epochs)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
         config = BuildConfig(
             seed=seed,
@@ -128,6 +158,7 @@ def build_command(
             rater_share=rater_share,
             finetune_layers=finetune_layers,
             finetune_epochs=epochs,
+            label_layers=0,
         )
     sets: dict[str, Path] = {}
     for item in measure:
@@ -147,6 +178,7 @@ def build_command(
         progress=lambda message: click.echo(message, err=True),
         torch_dir=torch_dir,
         behaviours_path=behaviours_path,
+        labels_path=labels_path if config.label_layers > 0 else None,
     )
     click.echo(json.dumps(meta["validation"], indent=2))
 

