@@ -41,7 +41,6 @@ only if its L beats v5's by 0.05 and its B is at most 0.02 below v5's. About 3 m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,7 @@ from edge_eval.training.build import (
 )
 from edge_eval.training.head import HeadFit, centre_within_groups, fit_weighted_ridge
 from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
+from edge_eval.training.labels import reply_levels
 from edge_eval.training.train import encoder_dir, labelled_turns, make_graph
 from edge_eval.validation import spearman
 
@@ -269,15 +269,10 @@ class ReplyLabels:
 def reply_labels(rated: RatedConversations) -> ReplyLabels:
     """Mean label per reply of iEval's ``rated`` turns, and each reply's contrast groups: its
     situation (person and valence), and its situation and turn index."""
-    ids = [json.loads(line)["id"] for line in IEVAL.read_text(encoding="utf-8").splitlines()]
-    lines = [json.loads(line) for line in REPLY_LABELS.read_text(encoding="utf-8").splitlines()]
-    assert [line["id"] for line in lines] == ids, "one label line per iEval chat, in order"
-    assert len(ids) == len(rated.ratings), "every iEval chat is rated"
-    level = np.concatenate(
-        [np.mean([lab["levels"] for lab in line["labels"]], 0) for line in lines]
-    )
+    ids = rated.ids
+    level = reply_levels(REPLY_LABELS, rated)  # the build's reader: matched by id
+    assert np.isfinite(level).all(), "every iEval reply is labelled"
     conv = rated.conversation_of_turn
-    assert len(level) == len(conv), "one label per reply"
     index = np.zeros(len(conv), dtype=np.int64)  # each reply's turn index in its conversation
     for i in range(1, len(conv)):
         index[i] = index[i - 1] + 1 if conv[i] == conv[i - 1] else 0
