@@ -41,7 +41,13 @@ from bench_layers import COLD, CONTEXT, WARM
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import InputTemplate
 from edge_eval.reward.encoding import TurnEncoder
-from edge_eval.training.build import BuildConfig, context_groups, fit_build_head
+from edge_eval.training.build import (
+    BuildConfig,
+    RubricRows,
+    context_groups,
+    fit_build_head,
+    fit_rated_head,
+)
 from edge_eval.training.head import HeadFit, centre_within_groups
 from edge_eval.training.human import grouped_folds, rated_conversations
 from edge_eval.training.labels import FrozenStates, LabelDistillConfig
@@ -51,6 +57,7 @@ from edge_eval.validation import spearman
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN = 384
 V5 = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, label_layers=0)
+RUBRIC = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, rubric_head=True)
 
 
 def frozen_states(turns: list[TurnInput]) -> FrozenStates:
@@ -71,6 +78,7 @@ class Features:
     turns, the graded replies and the warm/cold probes."""
 
     conv: np.ndarray
+    turn: np.ndarray
     synth: np.ndarray
     graded: np.ndarray
     probe: np.ndarray
@@ -85,6 +93,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--l2", type=float, default=1e-2, help="towards the pretrained weights")
+    parser.add_argument("--head", default="ratings", help="ratings and/or rubric, comma-separated")
     args = parser.parse_args()
     wanted = set(args.criteria.split(","))
     torch.set_num_threads(2)
@@ -120,6 +129,7 @@ def main() -> None:
         print(f"# trained in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
         return Features(
             conv=rated.conversation_mean(feats[ieval]),
+            turn=feats[ieval],
             synth=feats[synth_i],
             graded=feats[graded_i],
             probe=feats[probe_i],
@@ -134,42 +144,72 @@ def main() -> None:
             raters=rated.groups[train],
         )  # fmt: skip
 
-    print(f"epochs {args.epochs}, lr {args.lr:g}, L2 towards pretrained {args.l2:g}")
+    def rubric(feats: Features, train: np.ndarray, seen: np.ndarray | None = None) -> HeadFit:
+        """The rubric head (``BuildConfig.rubric_head``, the build's own routine): the labelled
+        replies of the conversations ``train`` as its rated rows (turn features, mean label),
+        then an affine map of its conversation means onto people's ratings of ``train``."""
+        keep = np.ones(len(graded.labels), dtype=bool) if seen is None else seen
+        contrasts = centre_within_groups(feats.graded[keep], graded.labels[keep], messages[keep])
+        return fit_rated_head(
+            rated, feats.conv, train, mask, RUBRIC, feats.synth, synth.labels, contrasts,
+            RubricRows(feats.turn, labels),
+        )  # fmt: skip
+
+    heads = {"ratings": head, "rubric": rubric}
+    chosen = {name: heads[name] for name in args.head.split(",")}
+    print(f"heads {args.head}; epochs {args.epochs}, lr {args.lr:g}, L2 to pretrained {args.l2:g}")
     if "A" in wanted:
-        oof = np.zeros(len(y))
+        oof = {name: np.zeros(len(y)) for name in chosen}
         for k in range(5):
             feats = trained(ieval[folds[conv] != k])
-            oof[folds == k] = head(feats, folds != k).predict(feats.conv[folds == k])
-        oof = np.clip(oof, 1.0, 5.0)
-        print(f"A: iEval grouped CV rho {spearman(y, oof):.4f}, MAE {np.mean(np.abs(oof - y)):.4f}")
+            for name, fit_of in chosen.items():
+                oof[name][folds == k] = fit_of(feats, folds != k).predict(feats.conv[folds == k])
+        for name in chosen:
+            got = np.clip(oof[name], 1.0, 5.0)
+            print(
+                f"A ({name} head): iEval grouped CV rho {spearman(y, got):.4f}, "
+                f"MAE {np.mean(np.abs(got - y)):.4f}, bias {got.mean() - y.mean():+.3f}"
+            )
     if "C" in wanted:
-        unseen = np.zeros(len(y))
+        unseen = {name: np.zeros(len(y)) for name in chosen}
         for system in np.unique(systems):
             feats = trained(ieval[systems[conv] != system])
             for k in range(5):
                 test = (systems == system) & (folds == k)
-                fit = head(feats, (systems != system) & (folds != k))
-                unseen[test] = fit.predict(feats.conv[test])
-        unseen = np.clip(unseen, 1.0, 5.0)
-        bias = sorted(
-            unseen[systems == s].mean() - y[systems == s].mean() for s in np.unique(systems)
-        )
-        print(
-            f"C: unseen-chatbot rho {spearman(y, unseen):.4f}; bias per chatbot "
-            + ", ".join(f"{b:+.2f}" for b in bias)
-        )
+                for name, fit_of in chosen.items():
+                    fit = fit_of(feats, (systems != system) & (folds != k))
+                    unseen[name][test] = fit.predict(feats.conv[test])
+        for name in chosen:
+            got = np.clip(unseen[name], 1.0, 5.0)
+            per = [(y[systems == s], got[systems == s]) for s in np.unique(systems)]
+            bias = sorted(p.mean() - h.mean() for h, p in per)
+            within = np.mean([spearman(h, p) for h, p in per])
+            print(
+                f"C ({name} head): unseen-chatbot rho {spearman(y, got):.4f}, MAE "
+                f"{np.mean(np.abs(got - y)):.4f}; bias per chatbot "
+                + ", ".join(f"{b:+.2f}" for b in bias)
+                + f"; within one chatbot {within:.3f}"
+            )
     if "BD" in wanted:
         feats = trained(ieval)
-        held = np.zeros(len(graded.labels))
         everyone = np.ones(len(y), dtype=bool)
-        for writer in np.unique(writers):
-            seen = writers != writer
-            held[~seen] = head(feats, everyone, seen).predict(feats.graded[~seen])
-        probe = np.clip(head(feats, everyone).predict(feats.probe), 1.0, 5.0)
-        print(
-            f"B: unseen writer rho {spearman(graded.labels, held):.4f}; "
-            f"D: warm - cold {probe[1::2].mean() - probe[0::2].mean():+.3f}"
-        )
+        fold_of = grouped_folds(messages, 5)
+        for name, fit_of in chosen.items():
+            held = np.zeros(len(graded.labels))
+            for writer in np.unique(writers):
+                seen = writers != writer
+                held[~seen] = fit_of(feats, everyone, seen).predict(feats.graded[~seen])
+            by_message = np.zeros(len(graded.labels))
+            for k in range(5):
+                seen = fold_of != k
+                by_message[~seen] = fit_of(feats, everyone, seen).predict(feats.graded[~seen])
+            probe = np.clip(fit_of(feats, everyone).predict(feats.probe), 1.0, 5.0)
+            print(
+                f"B ({name} head): by message (the build's protocol) rho "
+                f"{spearman(graded.labels, np.clip(by_message, 1.0, 5.0)):.4f}, unseen writer "
+                f"rho {spearman(graded.labels, held):.4f}; "
+                f"D: warm - cold {probe[1::2].mean() - probe[0::2].mean():+.3f}"
+            )
 
 
 if __name__ == "__main__":

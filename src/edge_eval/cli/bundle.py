@@ -70,6 +70,14 @@ def bundle_group() -> None:
     help="Epochs of that training (default: the recipe's, 3).",
 )
 @click.option(
+    "--head",
+    "head_target",
+    type=click.Choice(["ratings", "rubric"]),
+    default=None,
+    help="What the head is fitted on (default: the recipe's): people's conversation ratings, "
+    "or the reply labels (rubric) with people's ratings setting only the scale (an affine map).",
+)
+@click.option(
     "--behaviour-share",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=None,
@@ -124,6 +132,7 @@ def build_command(
     labels_path: Path,
     label_layers: int | None,
     label_epochs: int | None,
+    head_target: str | None,
     behaviour_share: float | None,
     rater_share: float,
     measure: tuple[str, ...],
@@ -143,8 +152,10 @@ def build_command(
     config = BuildConfig(seed=seed, quantize=not fp32, rater_share=rater_share)
     if behaviour_share is not None:
         config = replace(config, contrast_share=behaviour_share)
-    if label_layers is not None:
-        config = replace(config, label_layers=label_layers)
+    layers = config.label_layers if label_layers is None else label_layers
+    # without labels the recipe's head falls back to people's ratings; --head rubric then errs
+    rubric = config.rubric_head and layers > 0 if head_target is None else head_target == "rubric"
+    config = replace(config, label_layers=layers, rubric_head=rubric)
     if label_epochs is not None:
         config = replace(config, label_epochs=label_epochs)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
@@ -159,6 +170,7 @@ def build_command(
             finetune_layers=finetune_layers,
             finetune_epochs=epochs,
             label_layers=0,
+            rubric_head=head_target == "rubric",  # the rubric head needs labels: this errs
         )
     sets: dict[str, Path] = {}
     for item in measure:

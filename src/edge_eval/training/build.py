@@ -46,6 +46,7 @@ from edge_eval.reward.encoding import TurnEncoder
 from edge_eval.training.head import (
     HeadFeatures,
     HeadFit,
+    affine_calibrated,
     centre_within_groups,
     feature_mask,
     fit_head,
@@ -150,6 +151,9 @@ class BuildConfig:
             (:mod:`edge_eval.training.labels`; 0: frozen encoder, as bundle v5 was built).
         label_epochs, label_lr, label_l2: epochs, Adam learning rate and L2 towards the
             pretrained weights of that training.
+        rubric_head: the head's rated rows are the labelled replies (turn features, mean
+            label) instead of the rated conversations, and an affine map of its conversation
+            scores onto people's ratings sets the scale (needs the reply labels).
     """
 
     name: str = "minilm-l4-empathy-reply-labels"
@@ -172,6 +176,7 @@ class BuildConfig:
     label_epochs: int = 3
     label_lr: float = 1e-4
     label_l2: float = 1e-2
+    rubric_head: bool = False
 
     def __post_init__(self) -> None:
         if self.ridge_alpha <= 0:
@@ -201,6 +206,10 @@ class BuildConfig:
             raise ConfigError(
                 "the reply labels train the layers whose pooled states the head reads",
                 hint="Use the pooled-layers features without --finetune-layers, or no labels.",
+            )
+        if self.rubric_head and self.label_layers == 0:
+            raise ConfigError(
+                "the rubric head is fitted on the reply labels; it needs --label-layers above 0"
             )
         self.distillation()  # checks epochs, learning rate and L2
 
@@ -276,6 +285,43 @@ def fit_build_head(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RubricRows:
+    """The rubric head's rated rows: every rated turn's features and its mean reply label."""
+
+    turn_x: np.ndarray
+    level: np.ndarray
+
+
+def fit_rated_head(
+    rated: RatedConversations,
+    conv_x: np.ndarray,
+    train: np.ndarray,
+    mask: np.ndarray,
+    config: BuildConfig,
+    turn_x: np.ndarray,
+    turn_y: np.ndarray,
+    contrasts: tuple[np.ndarray, np.ndarray] | None,
+    rubric: RubricRows | None = None,
+) -> HeadFit:
+    """The build's head from the rated conversations ``train`` (a mask) and the other sources.
+
+    With ``rubric`` (``config.rubric_head``), the rated rows are the labelled replies of the
+    ``train`` conversations, and the head's conversation scores are then mapped onto people's
+    ratings of those conversations by :func:`affine_calibrated`.
+    """
+    if rubric is None:
+        return fit_build_head(
+            mask, config, conv_x[train], rated.ratings[train], turn_x, turn_y, contrasts,
+            raters=rated.groups[train],
+        )  # fmt: skip
+    rows = train[rated.conversation_of_turn] & np.isfinite(rubric.level)
+    fit = fit_build_head(
+        mask, config, rubric.turn_x[rows], rubric.level[rows], turn_x, turn_y, contrasts
+    )
+    return affine_calibrated(fit, conv_x[train], rated.ratings[train])
+
+
 def _out_of_sample(
     rated: RatedConversations,
     conv_x: np.ndarray,
@@ -285,20 +331,12 @@ def _out_of_sample(
     turn_y: np.ndarray,
     splits: list[tuple[np.ndarray, np.ndarray]],
     contrasts: tuple[np.ndarray, np.ndarray] | None,
+    rubric: RubricRows | None = None,
 ) -> np.ndarray:
     """Conversation scores, each ``test`` rows' from a head fitted on its ``train`` rows only."""
     out = np.zeros(len(rated.ratings))
     for train, test in splits:
-        fit = fit_build_head(
-            mask,
-            config,
-            conv_x[train],
-            rated.ratings[train],
-            turn_x,
-            turn_y,
-            contrasts,
-            raters=rated.groups[train],
-        )
+        fit = fit_rated_head(rated, conv_x, train, mask, config, turn_x, turn_y, contrasts, rubric)
         out[test] = fit.predict(conv_x[test])
     return out
 
@@ -477,16 +515,19 @@ def build_default_bundle(
         else None
     )
     distilled: _Distilled | None = None
+    level: np.ndarray | None = None
     if config.label_layers > 0:
         assert labels_path is not None
+        level = reply_levels(labels_path, rated)
         distilled = _distil(
-            encoder, turn_encoder, rated, train, graded, reply_levels(labels_path, rated),
-            mask, config, say,
+            encoder, turn_encoder, rated, train, graded, level, mask, config, say
         )  # fmt: skip
     turn_x, _ = _features(graph, turn_encoder, train.turns, config.batch_size)
     say("synthetic turns encoded")
     human_x, _ = _features(graph, turn_encoder, rated.turns, config.batch_size)
     conv_x = rated.conversation_mean(human_x)
+    rubric = RubricRows(human_x, level) if config.rubric_head and level is not None else None
+    everyone = np.ones(len(rated.ratings), dtype=bool)
     say("rated conversations encoded")
     contrasts = None
     graded_figures = None
@@ -495,7 +536,7 @@ def build_default_bundle(
         messages = context_groups(graded.turns)
         contrasts = centre_within_groups(graded_x, graded.labels, messages)
         graded_figures = _graded_replies_cv(
-            graded_x, graded, messages, conv_x, rated, mask, config, turn_x, train.labels
+            graded_x, graded, messages, conv_x, rated, mask, config, turn_x, train.labels, rubric
         )
         say(
             f"graded replies ({len(graded.turns)}, {len(np.unique(messages))} messages): "
@@ -532,8 +573,8 @@ def build_default_bundle(
             f"{unseen_figures['bias']:+.2f}"
         )
 
-    fit = fit_build_head(
-        mask, config, conv_x, rated.ratings, turn_x, train.labels, contrasts, raters=rated.groups
+    fit = fit_rated_head(
+        rated, conv_x, everyone, mask, config, turn_x, train.labels, contrasts, rubric
     )
     graph = make_graph(encoder, fit.weight, fit.bias, layers=layers)
     weight, bias = fit.weight, fit.bias
@@ -609,6 +650,13 @@ def build_default_bundle(
                         if config.rater_share > 0
                         else ""
                     )
+                    + (
+                        "; rubric head: iEval's replies as rows with their mean reply label "
+                        "(in place of the rated conversations), then an affine map of its "
+                        "conversation means onto people's ratings"
+                        if rubric is not None
+                        else ""
+                    )
                 ),
                 "features": config.features.value,
                 "pooled_layers": list(layers),
@@ -617,6 +665,7 @@ def build_default_bundle(
                 "graded_reply_share": config.contrast_share,
                 # written only when used: bundles built before the option stay byte-identical
                 **({"rater_share": config.rater_share} if config.rater_share > 0 else {}),
+                **({"rubric_head": True} if rubric is not None else {}),
                 "graded_replies": 0 if graded is None else len(graded.turns),
                 "folds": config.folds,
                 "finetune_layers": config.finetune_layers,
@@ -765,7 +814,10 @@ def _distil(
             contrasts = centre_within_groups(f[n_rated + n_train :], graded.labels, messages)
         conv_x = rated.conversation_mean(f[:n_rated])
         turn_x = f[n_rated : n_rated + n_train]
-        return _out_of_sample(rated, conv_x, mask, config, turn_x, train.labels, splits, contrasts)
+        rubric = RubricRows(f[:n_rated], level) if config.rubric_head else None
+        return _out_of_sample(
+            rated, conv_x, mask, config, turn_x, train.labels, splits, contrasts, rubric
+        )
 
     folds = grouped_folds(rated.groups, config.folds)
     cv = np.zeros(len(rated.ratings))
@@ -812,6 +864,7 @@ def _graded_replies_cv(
     config: BuildConfig,
     turn_x: np.ndarray,
     turn_y: np.ndarray,
+    rubric: RubricRows | None = None,
 ) -> dict[str, Any]:
     """The graded replies scored by heads that never saw their message (grouped folds).
 
@@ -826,9 +879,8 @@ def _graded_replies_cv(
     for k in range(config.folds):
         keep = folds != k
         seen = centre_within_groups(graded_x[keep], graded.labels[keep], messages[keep])
-        fit = fit_build_head(
-            mask, config, conv_x, rated.ratings, turn_x, turn_y, seen, raters=rated.groups
-        )
+        everyone = np.ones(len(rated.ratings), dtype=bool)
+        fit = fit_rated_head(rated, conv_x, everyone, mask, config, turn_x, turn_y, seen, rubric)
         out[~keep] = fit.predict(graded_x[~keep])
     words = np.asarray([len(t.response.split()) for t in graded.turns], dtype=np.float64)
     figures = _figures(graded.labels, np.clip(out, 1.0, 5.0), config.seed)

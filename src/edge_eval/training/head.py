@@ -30,6 +30,7 @@ from edge_eval.errors import ConfigError
 __all__ = [
     "HeadFeatures",
     "HeadFit",
+    "affine_calibrated",
     "centre_within_groups",
     "feature_mask",
     "fit_head",
@@ -138,6 +139,20 @@ class HeadFit:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw scores of feature rows."""
         return np.asarray(x, dtype=np.float64) @ self.weight + self.bias
+
+
+def affine_calibrated(fit: HeadFit, x: np.ndarray, y: np.ndarray) -> HeadFit:
+    """``fit`` followed by the least-squares affine map of its scores of rows ``x`` onto ``y``.
+
+    The map is folded into the head (a linear head stays linear, so a conversation's score is
+    still the mean of its turns' scores): the rows set the scale, ``fit`` keeps the order
+    (unless the slope comes out negative, which the caller's figures then show).
+    """
+    s = fit.predict(x)
+    if len(s) < 2 or float(np.ptp(s)) == 0.0:
+        raise ConfigError("an affine calibration needs rows with at least two distinct scores")
+    slope, intercept = np.linalg.lstsq(np.c_[s, np.ones_like(s)], y, rcond=None)[0]
+    return HeadFit(weight=float(slope) * fit.weight, bias=float(slope) * fit.bias + intercept)
 
 
 def fit_head(
