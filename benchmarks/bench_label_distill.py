@@ -1,6 +1,7 @@
 """Distilling the reply labels into the encoder: the v8 candidate's criteria, reproducible.
 
     PYTHONPATH=src python benchmarks/bench_label_distill.py [--criteria A,C,BD] [--epochs 3]
+        [--head ratings,rubric]
 
 MiniLM's layers 1-2 stay frozen (their output is computed once per turn); layers 3 and 4 and a
 turn head are trained on ``datasets/ieval-reply-labels`` (the mean label of each iEval reply; MSE,
@@ -18,6 +19,11 @@ contrasts at 0.07, ridge 2e-4). Criteria, as ``bench_behaviours.py`` names them:
   chatbots' replies, heads as the build's (other chatbots, other folds);
 - B and D: layers trained on all labels; B each writer of the graded replies held out in turn, D the
   warm/cold margin of ``tests/reward/test_onnx_scorer.py``.
+
+``--head ratings,rubric`` fits both heads on the same trained layers (one set of trainings): v8's
+head (above) and v9's candidate rubric head (``BuildConfig.rubric_head``: the labelled replies of
+the training conversations as rated rows, then an affine map onto people's ratings). B is printed
+both by writer and by message (the build's protocol).
 
 ``--epochs 0`` trains nothing and must give v5's own figures (A 0.532, C 0.230, B 0.567, D +1.03):
 the harness check. The rule it serves (``docs/selection-v5.md``, "v8") and the figures measured are
