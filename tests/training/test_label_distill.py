@@ -220,3 +220,31 @@ def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
     assert json.loads((tmp_path / "b" / "bundle.json").read_text())["training"] == training
     human_figures = meta["validation"]["human_agreement"]
     assert human_figures["ieval"]["n"] == 40 and human_figures["ieval_unseen_chatbot"]["n"] == 40
+
+
+@pytest.mark.slow
+def test_a_rubric_head_build_ships_a_head_scaled_to_people(tmp_path: Path) -> None:
+    """``--head rubric``: the head fitted on the reply labels, the affine map onto people's
+    ratings folded into the shipped head (its in-sample conversation means average to people's
+    mean), recorded in bundle.json; the bundle loads with its hashes verified."""
+    from edge_eval.reward.bundle import load_bundle
+    from edge_eval.reward.onnx_scorer import OnnxRewardModel
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+
+    data = ROOT / "datasets" / "empathy-synth"
+    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
+    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
+    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
+    human = tmp_path / "ieval.jsonl"
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    config = BuildConfig(contrast_share=0.0, label_epochs=1, rubric_head=True)
+    meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
+    training = meta["training"]
+    assert training["rubric_head"] is True and "affine map" in training["head"]
+    assert training["encoder_trained"] is True
+    model = OnnxRewardModel(load_bundle(tmp_path / "b"), device="cpu", batch_size=8)
+    rated = rated_conversations(human)
+    conv = rated.conversation_mean(model.score_turns(list(rated.turns)))
+    # least squares with an intercept: in-sample, the means agree (int8 and clipping aside)
+    assert abs(conv.mean() - rated.ratings.mean()) < 0.1
+    assert meta["validation"]["human_agreement"]["ieval"]["n"] == 40
