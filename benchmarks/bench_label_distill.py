@@ -10,7 +10,7 @@ the frozen features, seeded): the build's own :class:`edge_eval.training.labels.
 which ``bundle build`` now runs for the shipped default (this script was its scout). The trained
 layers then give v5's features (the response pooled at
 layers 3 and 4, unit-norm, and the log length), and v5's head recipe is fitted on them with the
-build's own routine (``fit_build_head``: iEval conversation means, synthetic turns at 0.1, graded
+build's own routine (``fit_rated_head``: iEval conversation means, synthetic turns at 0.1, graded
 contrasts at 0.07, ridge 2e-4). Criteria, as ``bench_behaviours.py`` names them:
 
 - A: iEval grouped 5-fold CV rho and MAE; each fold's layers trained on the labels of that fold's
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,6 @@ from edge_eval.training.build import (
     BuildConfig,
     RubricRows,
     context_groups,
-    fit_build_head,
     fit_rated_head,
 )
 from edge_eval.training.head import HeadFit, centre_within_groups
@@ -141,27 +141,25 @@ def main() -> None:
             probe=feats[probe_i],
         )
 
-    def head(feats: Features, train: np.ndarray, seen: np.ndarray | None = None) -> HeadFit:
-        """v5's head recipe on the conversations ``train`` and the graded writers ``seen``."""
-        keep = np.ones(len(graded.labels), dtype=bool) if seen is None else seen
-        contrasts = centre_within_groups(feats.graded[keep], graded.labels[keep], messages[keep])
-        return fit_build_head(
-            mask, V5, feats.conv[train], y[train], feats.synth, synth.labels, contrasts,
-            raters=rated.groups[train],
-        )  # fmt: skip
+    def fitter(rubric: bool) -> Callable[..., HeadFit]:
+        """The build's head (``fit_rated_head``) on the conversations ``train`` and the graded
+        writers ``seen``: v5's recipe (people's ratings as the rated rows) or, with ``rubric``,
+        v9's candidate (the labelled replies of ``train`` as the rated rows, then an affine map
+        of its conversation means onto people's ratings of ``train``)."""
 
-    def rubric(feats: Features, train: np.ndarray, seen: np.ndarray | None = None) -> HeadFit:
-        """The rubric head (``BuildConfig.rubric_head``, the build's own routine): the labelled
-        replies of the conversations ``train`` as its rated rows (turn features, mean label),
-        then an affine map of its conversation means onto people's ratings of ``train``."""
-        keep = np.ones(len(graded.labels), dtype=bool) if seen is None else seen
-        contrasts = centre_within_groups(feats.graded[keep], graded.labels[keep], messages[keep])
-        return fit_rated_head(
-            rated, feats.conv, train, mask, RUBRIC, feats.synth, synth.labels, contrasts,
-            RubricRows(feats.turn, labels),
-        )  # fmt: skip
+        def fit(feats: Features, train: np.ndarray, seen: np.ndarray | None = None) -> HeadFit:
+            keep = np.ones(len(graded.labels), dtype=bool) if seen is None else seen
+            contrasts = centre_within_groups(
+                feats.graded[keep], graded.labels[keep], messages[keep]
+            )
+            return fit_rated_head(
+                rated, feats.conv, train, mask, RUBRIC if rubric else V5, feats.synth,
+                synth.labels, contrasts, RubricRows(feats.turn, labels) if rubric else None,
+            )  # fmt: skip
 
-    heads = {"ratings": head, "rubric": rubric}
+        return fit
+
+    heads = {"ratings": fitter(rubric=False), "rubric": fitter(rubric=True)}
     chosen = {name: heads[name] for name in args.head.split(",")}
     print(f"heads {args.head}; epochs {args.epochs}, lr {args.lr:g}, L2 to pretrained {args.l2:g}")
     if "A" in wanted:

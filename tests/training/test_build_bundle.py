@@ -137,3 +137,16 @@ def test_a_build_that_weights_graded_replies_needs_them(tmp_path: Path) -> None:
             DATA / "train.jsonl", DATA / "heldout.jsonl", IEVAL, tmp_path / "b", BuildConfig()
         )
     assert not (tmp_path / "b").exists()
+
+
+def test_bundle_build_refuses_a_rubric_head_without_reply_labels(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`--head rubric` with `--label-layers 0` (or `--finetune-layers`): a clear error before any
+    work, nothing written."""
+    for extra in (("--label-layers", "0"), ("--finetune-layers", "1")):
+        code, _out, err = run_cli(
+            "bundle", "build", "--out", str(tmp_path / "b"), "--head", "rubric", *extra
+        )  # fmt: skip
+        assert code != 0 and "rubric head" in err and "Traceback" not in err
+        assert not (tmp_path / "b").exists()

@@ -153,8 +153,7 @@ def build_command(
     if behaviour_share is not None:
         config = replace(config, contrast_share=behaviour_share)
     layers = config.label_layers if label_layers is None else label_layers
-    # without labels the recipe's head falls back to people's ratings; --head rubric then errs
-    rubric = config.rubric_head and layers > 0 if head_target is None else head_target == "rubric"
+    rubric = config.rubric_head if head_target is None else head_target == "rubric"
     config = replace(config, label_layers=layers, rubric_head=rubric)
     if label_epochs is not None:
         config = replace(config, label_epochs=label_epochs)

@@ -876,10 +876,10 @@ def _graded_replies_cv(
 
     folds = grouped_folds(messages, config.folds)
     out = np.zeros(len(graded.labels))
+    everyone = np.ones(len(rated.ratings), dtype=bool)
     for k in range(config.folds):
         keep = folds != k
         seen = centre_within_groups(graded_x[keep], graded.labels[keep], messages[keep])
-        everyone = np.ones(len(rated.ratings), dtype=bool)
         fit = fit_rated_head(rated, conv_x, everyone, mask, config, turn_x, turn_y, seen, rubric)
         out[~keep] = fit.predict(graded_x[~keep])
     words = np.asarray([len(t.response.split()) for t in graded.turns], dtype=np.float64)
