@@ -25,6 +25,11 @@ head (above) and v9's candidate rubric head (``BuildConfig.rubric_head``: the la
 the training conversations as rated rows, then an affine map onto people's ratings). B is printed
 both by writer and by message (the build's protocol).
 
+``--graded-layers`` adds the project's graded replies (``datasets/empathy-behaviours``, the same
+rubric's levels, 1,350 replies by six writers in chat and assistant settings) to the rows every
+layer training distils, so the layers learn the rubric from more voices than iEval's four
+chatbots; B is then in-sample and says so.
+
 ``--epochs 0`` trains nothing and must give v5's own figures (A 0.532, C 0.230, B 0.567, D +1.03):
 the harness check. The rule it serves (``docs/selection-v5.md``, "v8") and the figures measured are
 in the README. EmpatheticExchanges is never read here. Its scratch version took 23 minutes for A
@@ -100,6 +105,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--l2", type=float, default=1e-2, help="towards the pretrained weights")
     parser.add_argument("--head", default="ratings", help="ratings and/or rubric, comma-separated")
+    parser.add_argument(
+        "--graded-layers",
+        action="store_true",
+        help="distil the graded replies' levels into the layers too (B is then in-sample)",
+    )
     args = parser.parse_args()
     wanted = set(args.criteria.split(","))
     torch.set_num_threads(2)
@@ -130,7 +140,10 @@ def main() -> None:
 
     def trained(index: np.ndarray) -> Features:
         """Layers 3-4 distilled on the labels of iEval turns ``index``; every turn's features."""
-        layers = turns.distil(index, labels[index], settings)
+        targets = labels[index]
+        if args.graded_layers:
+            index, targets = np.r_[index, graded_i], np.r_[targets, graded.labels]
+        layers = turns.distil(index, targets, settings)
         feats = turns.features(layers)
         print(f"# trained in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
         return Features(
@@ -161,7 +174,10 @@ def main() -> None:
 
     heads = {"ratings": fitter(rubric=False), "rubric": fitter(rubric=True)}
     chosen = {name: heads[name] for name in args.head.split(",")}
-    print(f"heads {args.head}; epochs {args.epochs}, lr {args.lr:g}, L2 to pretrained {args.l2:g}")
+    print(
+        f"heads {args.head}; epochs {args.epochs}, lr {args.lr:g}, L2 to pretrained {args.l2:g}"
+        + ("; graded replies distilled into the layers too" if args.graded_layers else "")
+    )
     if "A" in wanted:
         oof = {name: np.zeros(len(y)) for name in chosen}
         for k in range(5):
@@ -209,7 +225,8 @@ def main() -> None:
                 by_message[~seen] = fit_of(feats, everyone, seen).predict(feats.graded[~seen])
             probe = np.clip(fit_of(feats, everyone).predict(feats.probe), 1.0, 5.0)
             print(
-                f"B ({name} head): by message (the build's protocol) rho "
+                ("in-sample (the layers saw every graded reply) " if args.graded_layers else "")
+                + f"B ({name} head): by message (the build's protocol) rho "
                 f"{spearman(graded.labels, np.clip(by_message, 1.0, 5.0)):.4f}, unseen writer "
                 f"rho {spearman(graded.labels, held):.4f}; "
                 f"D: warm - cold {probe[1::2].mean() - probe[0::2].mean():+.3f}"
