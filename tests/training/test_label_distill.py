@@ -248,3 +248,63 @@ def test_a_rubric_head_build_ships_a_head_scaled_to_people(tmp_path: Path) -> No
     # least squares with an intercept: in-sample, the means agree (int8 and clipping aside)
     assert abs(conv.mean() - rated.ratings.mean()) < 0.1
     assert meta["validation"]["human_agreement"]["ieval"]["n"] == 40
+
+
+@pytest.mark.slow
+def test_graded_layers_distil_the_graded_replies_in_every_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--graded-layers``: every one of the ten trainings sees the graded replies' levels beside
+    the iEval labels it may see (never a test fold's); bundle.json records it and marks the
+    graded-replies figure as in-sample for the encoder."""
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+    from edge_eval.training.human import grouped_folds
+    from edge_eval.training.train import labelled_turns
+
+    data = ROOT / "datasets" / "empathy-synth"
+    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
+    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
+    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
+    human = tmp_path / "ieval.jsonl"
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    behaviours = tmp_path / "behaviours.jsonl"  # 10 messages, five graded replies each
+    lines = (ROOT / "datasets" / "empathy-behaviours" / "behaviours.jsonl").read_text("utf-8")
+    behaviours.write_text("\n".join(lines.splitlines()[:50]) + "\n", "utf-8")
+    rated, graded = rated_conversations(human), labelled_turns(behaviours)
+    n_rated, n_train = len(rated.turns), len(labelled_turns(train).turns)
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    original = FrozenStates.distil
+
+    def recording(self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any) -> Any:
+        calls.append((np.asarray(index).copy(), np.asarray(targets).copy()))
+        return original(self, index, targets, config)
+
+    monkeypatch.setattr(FrozenStates, "distil", recording)
+    config = BuildConfig(label_epochs=1, graded_layers=True)
+    meta = build_default_bundle(
+        train, heldout, human, tmp_path / "b", config, behaviours_path=behaviours,
+        labels_path=LABELS,
+    )  # fmt: skip
+    conv, folds = rated.conversation_of_turn, grouped_folds(rated.groups, 5)
+    graded_rows = set(range(n_rated + n_train, n_rated + n_train + len(graded.labels)))
+    assert len(calls) == 10
+    for k, (rows, targets) in enumerate(calls):
+        ieval_rows = {r for r in rows if r < n_rated}
+        assert set(rows) - ieval_rows == graded_rows
+        assert np.array_equal(targets[-len(graded.labels) :], graded.labels)
+        if k < 5:
+            assert ieval_rows == set(np.flatnonzero(folds[conv] != k))
+    training = meta["training"]
+    assert training["label_distillation"]["graded_replies"] == len(graded.labels)
+    graded_figures = meta["validation"]["graded_replies"]
+    assert "in-sample for the encoder" in graded_figures["protocol"]
+
+
+def test_graded_layers_need_trained_layers_and_the_graded_replies() -> None:
+    from edge_eval.training.build import BuildConfig
+
+    assert BuildConfig(graded_layers=True).graded_layers
+    with pytest.raises(ConfigError, match="graded replies"):
+        BuildConfig(graded_layers=True, label_layers=0)
+    with pytest.raises(ConfigError, match="graded replies"):
+        BuildConfig(graded_layers=True, contrast_share=0.0)

@@ -78,6 +78,12 @@ def bundle_group() -> None:
     "or the reply labels (rubric) with people's ratings setting only the scale (an affine map).",
 )
 @click.option(
+    "--graded-layers",
+    is_flag=True,
+    help="Distil the graded replies' levels into the trained layers too, beside the reply "
+    "labels (off by default; the graded-replies figure is then in-sample for the encoder).",
+)
+@click.option(
     "--behaviour-share",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=None,
@@ -133,6 +139,7 @@ def build_command(
     label_layers: int | None,
     label_epochs: int | None,
     head_target: str | None,
+    graded_layers: bool,
     behaviour_share: float | None,
     rater_share: float,
     measure: tuple[str, ...],
@@ -154,7 +161,7 @@ def build_command(
         config = replace(config, contrast_share=behaviour_share)
     layers = config.label_layers if label_layers is None else label_layers
     rubric = config.rubric_head if head_target is None else head_target == "rubric"
-    config = replace(config, label_layers=layers, rubric_head=rubric)
+    config = replace(config, label_layers=layers, rubric_head=rubric, graded_layers=graded_layers)
     if label_epochs is not None:
         config = replace(config, label_epochs=label_epochs)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it

@@ -154,6 +154,10 @@ class BuildConfig:
         rubric_head: the head's rated rows are the labelled replies (turn features, mean
             label) instead of the rated conversations, and an affine map of its conversation
             scores onto people's ratings sets the scale (needs the reply labels).
+        graded_layers: the graded replies' levels (the same rubric's) are distilled into the
+            layers together with the reply labels, so the layers learn the rubric from more
+            voices than the rated chatbots' (needs the reply labels and the graded replies; the
+            graded-replies figure is then partly in-sample and bundle.json says so).
     """
 
     name: str = "minilm-l4-empathy-reply-labels"
@@ -177,6 +181,7 @@ class BuildConfig:
     label_lr: float = 1e-4
     label_l2: float = 1e-2
     rubric_head: bool = False
+    graded_layers: bool = False
 
     def __post_init__(self) -> None:
         if self.ridge_alpha <= 0:
@@ -210,6 +215,11 @@ class BuildConfig:
         if self.rubric_head and self.label_layers == 0:
             raise ConfigError(
                 "the rubric head is fitted on the reply labels; it needs --label-layers above 0"
+            )
+        if self.graded_layers and (self.label_layers == 0 or self.contrast_share == 0):
+            raise ConfigError(
+                "distilling the graded replies into the layers needs --label-layers above 0 "
+                "and the graded replies (a --behaviour-share above 0)"
             )
         self.distillation()  # checks epochs, learning rate and L2
 
@@ -805,7 +815,11 @@ def _distil(
 
     def trained(keep: np.ndarray | None) -> list[Any]:
         rows = labelled if keep is None else labelled[keep[conv_of[labelled]]]
-        return states.distil(rows, level[rows], settings)
+        targets = level[rows]
+        if config.graded_layers and graded is not None:  # not iEval: in every training
+            rows = np.r_[rows, n_rated + n_train + np.arange(len(graded.labels))]
+            targets = np.r_[targets, graded.labels]
+        return states.distil(rows, targets, settings)
 
     def scores(keep: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         f = states.features(trained(keep))
@@ -845,6 +859,9 @@ def _distil(
         "target": "mean level of each reply (1-5)",
         "figures": "each fold's and each unseen chatbot's layers trained without their labels",
     }
+    if config.graded_layers and graded is not None:  # only when used: v8 stays byte-identical
+        provenance["graded_replies"] = len(graded.labels)
+        provenance["target"] = "mean level of each reply (1-5); each graded reply's level"
     return _Distilled(cross_validated=cv, unseen_chatbot=by_chatbot, provenance=provenance)
 
 
@@ -891,6 +908,8 @@ def _graded_replies_cv(
     figures["baseline_length_words"] = float(spearman(graded.labels, words))
     figures["messages"] = len(np.unique(messages))
     figures["protocol"] = f"grouped-{config.folds}-fold-cv by message"
+    if config.graded_layers:  # the heads never saw the message, the encoder's layers did
+        figures["protocol"] += "; in-sample for the encoder, whose layers saw every graded reply"
     return figures
 
 
