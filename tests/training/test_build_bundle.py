@@ -150,3 +150,40 @@ def test_bundle_build_refuses_a_rubric_head_without_reply_labels(
         )  # fmt: skip
         assert code != 0 and "rubric head" in err and "Traceback" not in err
         assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_bundle_measure_writes_what_build_measure_writes(run_cli: RunCli, tmp_path: Path) -> None:
+    """A bundle built blind and measured afterwards has the same bundle.json, byte for byte, as
+    one built with ``--measure``; a set is measured once; the output names no path."""
+    train = slice_of("train.jsonl", 16, tmp_path / "train.jsonl")
+    heldout = slice_of("heldout.jsonl", 8, tmp_path / "heldout.jsonl")
+    unseen = slice_of("heldout.jsonl", 5, tmp_path / "planted-unseen-name.jsonl")  # a stand-in
+    human = tmp_path / "ieval.jsonl"
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    common = (
+        "bundle", "build", "--train", str(train), "--heldout", str(heldout), "--human",
+        str(human), "--label-layers", "0", "--behaviour-share", "0",
+    )  # fmt: skip
+    measure = f"empathetic_exchanges={unseen}"
+    code, _, err = run_cli(*common, "--out", str(tmp_path / "with"), "--measure", measure)
+    assert code == 0, err
+    code, _, err = run_cli(*common, "--out", str(tmp_path / "blind"))
+    assert code == 0, err
+    blind = (tmp_path / "blind" / "bundle.json").read_bytes()
+    assert b"empathetic_exchanges" not in blind
+
+    code, out, err = run_cli("bundle", "measure", str(tmp_path / "blind"), "--measure", measure)
+    assert code == 0, err
+    assert json.loads(out)["empathetic_exchanges"]["level"] == "turn"
+    assert "planted-unseen-name" not in out + err
+    assert (tmp_path / "blind" / "bundle.json").read_bytes() == (
+        tmp_path / "with" / "bundle.json"
+    ).read_bytes()
+
+    measured = (tmp_path / "blind" / "bundle.json").read_bytes()
+    code, out, err = run_cli("bundle", "measure", str(tmp_path / "blind"), "--measure", measure)
+    assert code != 0 and "already holds figures" in err and "planted-unseen-name" not in err
+    code, _, err = run_cli("bundle", "measure", str(tmp_path / "blind"), "--measure", f"x={unseen}")
+    assert code != 0 and "unknown measurement set label" in err
+    assert (tmp_path / "blind" / "bundle.json").read_bytes() == measured, "nothing written"

@@ -152,7 +152,6 @@ def build_command(
 ) -> None:
     """Train the encoder's top layers on the reply labels, the head on people's ratings; export
     ONNX, quantize, measure agreement."""
-    from edge_eval.errors import ConfigError
     from edge_eval.training.build import BuildConfig, build_default_bundle
     from edge_eval.training.head import HeadFeatures
 
@@ -178,14 +177,7 @@ def build_command(
             label_layers=0,
             rubric_head=head_target == "rubric",  # the rubric head needs labels: this errs
         )
-    sets: dict[str, Path] = {}
-    for item in measure:
-        label, sep, path = item.partition("=")
-        if not sep or not path:
-            raise ConfigError("--measure takes LABEL=PATH", hint="e.g. empathetic_exchanges=F")
-        if not Path(path).is_file():
-            raise ConfigError(f"--measure {label}: no such file", hint="Check the path.")
-        sets[label] = Path(path)
+    sets = _measure_sets(measure)
     meta = build_default_bundle(
         train_path,
         heldout_path,
@@ -199,6 +191,42 @@ def build_command(
         labels_path=labels_path if config.label_layers > 0 else None,
     )
     click.echo(json.dumps(meta["validation"], indent=2))
+
+
+def _measure_sets(measure: tuple[str, ...]) -> dict[str, Path]:
+    from edge_eval.errors import ConfigError
+
+    sets: dict[str, Path] = {}
+    for item in measure:
+        label, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ConfigError("--measure takes LABEL=PATH", hint="e.g. empathetic_exchanges=F")
+        if not Path(path).is_file():
+            raise ConfigError(f"--measure {label}: no such file", hint="Check the path.")
+        sets[label] = Path(path)
+    return sets
+
+
+@bundle_group.command("measure")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--measure",
+    "measure",
+    multiple=True,
+    required=True,
+    metavar="LABEL=PATH",
+    help="An unseen human-rated set to score with the bundle and record in its bundle.json; "
+    "LABEL: empathetic_exchanges.",
+)
+def measure_command(path: Path, measure: tuple[str, ...]) -> None:
+    """Add an unseen human-rated set's figures to a built bundle (what `bundle build --measure`
+    writes, byte for byte), so a candidate can be built blind and measured only once chosen."""
+    from edge_eval.training.build import measure_bundle
+
+    validation = measure_bundle(
+        path, _measure_sets(measure), progress=lambda message: click.echo(message, err=True)
+    )
+    click.echo(json.dumps(validation["human_agreement"], indent=2))
 
 
 @bundle_group.command("show")

@@ -30,6 +30,7 @@ The recipe (``make bundle``; every setting chosen by cross-dataset agreement, se
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -477,12 +478,7 @@ def build_default_bundle(
     from edge_eval.validation import spearman
 
     measure = dict(measure or {})
-    for label in measure:
-        if label not in MEASURE_LABELS:
-            raise ConfigError(
-                f"unknown measurement set label {label!r}",
-                hint=f"Use one of: {', '.join(sorted(MEASURE_LABELS))}.",
-            )
+    _check_measure_labels(measure)
     if config.contrast_share > 0 and behaviours_path is None:
         raise ConfigError(
             "the build gives the graded replies a share of the weight but has none",
@@ -720,17 +716,7 @@ def build_default_bundle(
             "spearman": float(spearman(predicted, predicted_fp32)),
             "n": len(predicted),
         }
-        for label, path in sorted(measure.items()):
-            unseen = labelled_turns(path)
-            scores = shipped.score_turns(unseen.turns)
-            unseen_words = np.asarray([len(t.response.split()) for t in unseen.turns], float)
-            human[label] = {
-                "label": MEASURE_LABELS[label],
-                "level": "turn",
-                "protocol": "unseen",
-                **_agreement(unseen.labels, scores, unseen_words, config.seed),
-            }
-            say(f"{label}: rho {human[label]['spearman']:.3f} (n {len(scores)})")
+        human |= _measured(shipped, measure, config.seed, say)
         (staging / "model.onnx.fp32").unlink()
         fp32.unlink()
 
@@ -772,6 +758,72 @@ def build_default_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def _check_measure_labels(measure: Mapping[str, Path]) -> None:
+    for label in measure:
+        if label not in MEASURE_LABELS:
+            raise ConfigError(
+                f"unknown measurement set label {label!r}",
+                hint=f"Use one of: {', '.join(sorted(MEASURE_LABELS))}.",
+            )
+
+
+def _measured(
+    model: Any, measure: Mapping[str, Path], seed: int, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Each unseen human-rated set scored by the shipped file: its turn-level figures by label."""
+    human: dict[str, Any] = {}
+    for label, path in sorted(measure.items()):
+        unseen = labelled_turns(path)
+        scores = model.score_turns(unseen.turns)
+        unseen_words = np.asarray([len(t.response.split()) for t in unseen.turns], float)
+        human[label] = {
+            "label": MEASURE_LABELS[label],
+            "level": "turn",
+            "protocol": "unseen",
+            **_agreement(unseen.labels, scores, unseen_words, seed),
+        }
+        say(f"{label}: rho {human[label]['spearman']:.3f} (n {len(scores)})")
+    return human
+
+
+def measure_bundle(
+    folder: Path,
+    measure: Mapping[str, Path],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Add unseen human-rated sets' figures to a built bundle's ``bundle.json``.
+
+    The figures ``bundle build --measure`` would have written, byte for byte: the same shipped
+    file (its hashes verified first), the bundle's own seed, the same rounding. So a candidate can
+    be built blind (no ``--measure``), checked against a rule written before, and only then
+    scored on a set that must never choose anything. A label already measured is refused; nothing
+    is written unless every set is scored.
+    """
+    from edge_eval.reward.onnx_scorer import OnnxRewardModel
+
+    _check_measure_labels(measure)
+    folder = Path(folder)
+    artifact = load_bundle(folder)
+    meta = json.loads((folder / "bundle.json").read_text("utf-8"))  # load_bundle checked it
+    human = meta.get("validation", {}).get("human_agreement")
+    seed = meta.get("training", {}).get("seed")
+    if not isinstance(human, dict) or not isinstance(seed, int):
+        raise ConfigError(
+            "the bundle carries no figures of agreement with people to add to",
+            hint="Measure a bundle made by `edge-eval bundle build`.",
+        )
+    already = sorted(set(measure) & set(human))
+    if already:
+        raise ConfigError(
+            f"the bundle already holds figures for {already[0]!r}",
+            hint="A set is measured once per bundle.",
+        )
+    model = OnnxRewardModel(artifact, device="cpu", batch_size=32)
+    human |= _rounded(_measured(model, measure, seed, progress or (lambda _message: None)))
+    write_bundle_json(folder, meta)
+    return dict(meta["validation"])
 
 
 @dataclass(frozen=True, slots=True)
