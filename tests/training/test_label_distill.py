@@ -176,6 +176,18 @@ def test_build_config_checks_the_distillation_settings() -> None:
         BuildConfig(label_layers=-1)
 
 
+def _build_slice(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A small build's inputs: every 16th synthetic training conversation, every 8th held-out
+    one, and iEval's first 40 rated chats (5 people x 8 chats: one person per CV fold)."""
+    data = ROOT / "datasets" / "empathy-synth"
+    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
+    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
+    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
+    human = tmp_path / "ieval.jsonl"
+    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    return train, heldout, human
+
+
 @pytest.mark.slow
 def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -185,12 +197,7 @@ def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
     from edge_eval.training.build import BuildConfig, build_default_bundle
     from edge_eval.training.human import grouped_folds
 
-    data = ROOT / "datasets" / "empathy-synth"
-    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
-    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
-    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
-    human = tmp_path / "ieval.jsonl"  # 5 people x 8 rated chats: one person per CV fold
-    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    train, heldout, human = _build_slice(tmp_path)
     rated = rated_conversations(human)
     calls: list[np.ndarray] = []
     original = FrozenStates.distil
@@ -231,12 +238,7 @@ def test_a_rubric_head_build_ships_a_head_scaled_to_people(tmp_path: Path) -> No
     from edge_eval.reward.onnx_scorer import OnnxRewardModel
     from edge_eval.training.build import BuildConfig, build_default_bundle
 
-    data = ROOT / "datasets" / "empathy-synth"
-    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
-    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
-    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
-    human = tmp_path / "ieval.jsonl"
-    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    train, heldout, human = _build_slice(tmp_path)
     config = BuildConfig(contrast_share=0.0, label_epochs=1, rubric_head=True)
     meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
     training = meta["training"]
@@ -261,12 +263,7 @@ def test_graded_layers_distil_the_graded_replies_in_every_training(
     from edge_eval.training.human import grouped_folds
     from edge_eval.training.train import labelled_turns
 
-    data = ROOT / "datasets" / "empathy-synth"
-    train, heldout = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
-    train.write_text("\n".join((data / "train.jsonl").read_text().splitlines()[::16]) + "\n")
-    heldout.write_text("\n".join((data / "heldout.jsonl").read_text().splitlines()[::8]) + "\n")
-    human = tmp_path / "ieval.jsonl"
-    human.write_text("\n".join(IEVAL.read_text("utf-8").splitlines()[:40]) + "\n", "utf-8")
+    train, heldout, human = _build_slice(tmp_path)
     behaviours = tmp_path / "behaviours.jsonl"  # 10 messages, five graded replies each
     lines = (ROOT / "datasets" / "empathy-behaviours" / "behaviours.jsonl").read_text("utf-8")
     behaviours.write_text("\n".join(lines.splitlines()[:50]) + "\n", "utf-8")
