@@ -1,7 +1,7 @@
 """Distilling the reply labels into the encoder: the v8 candidate's criteria, reproducible.
 
     PYTHONPATH=src python benchmarks/bench_label_distill.py [--criteria A,C,BD] [--epochs 3]
-        [--head ratings,rubric]
+        [--head ratings,rubric] [--layers 2] [--folds 0,1,2,3,4 --oof FILE]
 
 MiniLM's layers 1-2 stay frozen (their output is computed once per turn); layers 3 and 4 and a
 turn head are trained on ``datasets/ieval-reply-labels`` (the mean label of each iEval reply; MSE,
@@ -29,6 +29,14 @@ both by writer and by message (the build's protocol).
 rubric's levels, 1,350 replies by six writers in chat and assistant settings) to the rows every
 layer training distils, so the layers learn the rubric from more voices than iEval's four
 chatbots; B is then in-sample and says so.
+
+``--layers 4`` trains all four layers of the cut encoder (v11's candidate; only the embeddings
+stay frozen); the head still reads layers 3 and 4. With A, each fold also prints L: Spearman rho of
+the held-out people's reply labels with a ridge (the distillation head's alpha) fitted on the
+trained features of the training people's replies, i.e. how well the layers learnt the labels for
+people they never saw. ``--folds`` runs some of A's five folds only; ``--oof FILE`` keeps their
+out-of-fold predictions so later runs can add the other folds, and the pooled A and L print once
+all five are in the file.
 
 ``--epochs 0`` trains nothing and must give v5's own figures (A 0.532, C 0.230, B 0.567, D +1.03):
 the harness check. The rule it serves (``docs/selection-v5.md``, "v8") and the figures measured are
@@ -59,7 +67,7 @@ from edge_eval.training.build import (
     context_groups,
     fit_rated_head,
 )
-from edge_eval.training.head import HeadFit, centre_within_groups
+from edge_eval.training.head import HeadFit, centre_within_groups, fit_weighted_ridge
 from edge_eval.training.human import grouped_folds, rated_conversations
 from edge_eval.training.labels import FrozenStates, LabelDistillConfig
 from edge_eval.training.train import cut_encoder, encoder_dir, labelled_turns
@@ -71,8 +79,9 @@ V5 = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, label_la
 RUBRIC = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, rubric_head=True)
 
 
-def frozen_states(turns: list[TurnInput]) -> FrozenStates:
-    """MiniLM cut after layer 4, layers 1-2 run once for every turn (the build's own class)."""
+def frozen_states(turns: list[TurnInput], trained: int) -> FrozenStates:
+    """MiniLM cut after layer 4, the layers below the ``trained`` top ones run once for every
+    turn (the build's own class)."""
     from transformers import AutoModel
 
     folder = encoder_dir()
@@ -80,7 +89,7 @@ def frozen_states(turns: list[TurnInput]) -> FrozenStates:
     encoder = TurnEncoder(
         folder / "tokenizer.json", InputTemplate(max_length=192, max_response_tokens=160)
     )
-    return FrozenStates(model, encoder, turns, pooled=(3, 4), trained=2)
+    return FrozenStates(model, encoder, turns, pooled=(3, 4), trained=trained)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ def main() -> None:
         action="store_true",
         help="distil the graded replies' levels into the layers too (B is then in-sample)",
     )
+    parser.add_argument("--layers", type=int, default=2, help="top layers trained (v8: 2)")
+    parser.add_argument("--folds", default="0,1,2,3,4", help="A's folds to run")
+    parser.add_argument("--oof", type=Path, help="A's out-of-fold predictions, kept across runs")
     args = parser.parse_args()
     wanted = set(args.criteria.split(","))
     torch.set_num_threads(2)
@@ -122,7 +134,7 @@ def main() -> None:
         for i in range(11)
     ]
     began = time.time()
-    turns = frozen_states([*rated.turns, *synth.turns, *graded.turns, *probes])
+    turns = frozen_states([*rated.turns, *synth.turns, *graded.turns, *probes], args.layers)
     print(f"# frozen layers run in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
     sizes = np.cumsum([0, len(rated.turns), len(synth.turns), len(graded.turns), len(probes)])
     ieval, synth_i, graded_i, probe_i = (
@@ -136,7 +148,7 @@ def main() -> None:
     messages = context_groups(graded.turns)
     writers = np.asarray([c.id.split("-")[1] for c in graded.conversations])
     mask = np.ones(2 * HIDDEN + 1, dtype=bool)
-    settings = LabelDistillConfig(layers=2, epochs=args.epochs, lr=args.lr, l2=args.l2)
+    settings = LabelDistillConfig(layers=args.layers, epochs=args.epochs, lr=args.lr, l2=args.l2)
 
     def trained(index: np.ndarray) -> Features:
         """Layers 3-4 distilled on the labels of iEval turns ``index``; every turn's features."""
@@ -175,16 +187,36 @@ def main() -> None:
     heads = {"ratings": fitter(rubric=False), "rubric": fitter(rubric=True)}
     chosen = {name: heads[name] for name in args.head.split(",")}
     print(
-        f"heads {args.head}; epochs {args.epochs}, lr {args.lr:g}, L2 to pretrained {args.l2:g}"
+        f"heads {args.head}; {args.layers} layers trained; epochs {args.epochs}, lr {args.lr:g}, "
+        f"L2 to pretrained {args.l2:g}"
         + ("; graded replies distilled into the layers too" if args.graded_layers else "")
     )
     if "A" in wanted:
-        oof = {name: np.zeros(len(y)) for name in chosen}
-        for k in range(5):
-            feats = trained(ieval[folds[conv] != k])
+        kept = dict(np.load(args.oof)) if args.oof is not None and args.oof.exists() else {}
+        oof = {name: kept.get(name, np.full(len(y), np.nan)) for name in chosen}
+        oof_labels = kept.get("L", np.full(len(labels), np.nan))
+        turn_fold = folds[conv]
+        for k in (int(f) for f in args.folds.split(",")):
+            feats = trained(ieval[turn_fold != k])
+            coef, bias = fit_weighted_ridge(
+                feats.turn[turn_fold != k],
+                labels[turn_fold != k],
+                settings.head_alpha,
+                np.ones(int(np.sum(turn_fold != k))),
+            )
+            oof_labels[turn_fold == k] = feats.turn[turn_fold == k] @ coef + bias
+            line = f"fold {k}: L {spearman(labels[turn_fold == k], oof_labels[turn_fold == k]):.4f}"
             for name, fit_of in chosen.items():
                 oof[name][folds == k] = fit_of(feats, folds != k).predict(feats.conv[folds == k])
+                line += f", A ({name} head) {spearman(y[folds == k], oof[name][folds == k]):.4f}"
+            print(line, flush=True)
+        if args.oof is not None:
+            np.savez(args.oof, L=oof_labels, **oof)
+        if np.isfinite(oof_labels).all():
+            print(f"L: reply labels of people never seen, rho {spearman(labels, oof_labels):.4f}")
         for name in chosen:
+            if np.isnan(oof[name]).any():
+                continue
             got = np.clip(oof[name], 1.0, 5.0)
             print(
                 f"A ({name} head): iEval grouped CV rho {spearman(y, got):.4f}, "
