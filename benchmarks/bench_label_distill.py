@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4", help="A's folds to run")
     parser.add_argument("--oof", type=Path, help="A's out-of-fold predictions, kept across runs")
     args = parser.parse_args()
+    if args.oof is not None and args.oof.suffix != ".npz":
+        parser.error("--oof needs a file name ending in .npz")
     wanted = set(args.criteria.split(","))
     torch.set_num_threads(2)
 
@@ -151,7 +153,8 @@ def main() -> None:
     settings = LabelDistillConfig(layers=args.layers, epochs=args.epochs, lr=args.lr, l2=args.l2)
 
     def trained(index: np.ndarray) -> Features:
-        """Layers 3-4 distilled on the labels of iEval turns ``index``; every turn's features."""
+        """The top layers distilled on the labels of iEval turns ``index``; every turn's
+        features."""
         targets = labels[index]
         if args.graded_layers:
             index, targets = np.r_[index, graded_i], np.r_[targets, graded.labels]
@@ -192,7 +195,14 @@ def main() -> None:
         + ("; graded replies distilled into the layers too" if args.graded_layers else "")
     )
     if "A" in wanted:
+        run = np.asarray(
+            f"layers {args.layers}, epochs {args.epochs}, lr {args.lr:g}, l2 {args.l2:g}, "
+            f"graded layers {args.graded_layers}"
+        )
         kept = dict(np.load(args.oof)) if args.oof is not None and args.oof.exists() else {}
+        held = str(kept.pop("run", ""))
+        if kept and held != str(run):
+            sys.exit(f"--oof holds folds of another setting ({held or 'unknown'}), not {run}")
         oof = {name: kept.get(name, np.full(len(y), np.nan)) for name in chosen}
         oof_labels = kept.get("L", np.full(len(labels), np.nan))
         turn_fold = folds[conv]
@@ -211,7 +221,7 @@ def main() -> None:
                 line += f", A ({name} head) {spearman(y[folds == k], oof[name][folds == k]):.4f}"
             print(line, flush=True)
         if args.oof is not None:
-            np.savez(args.oof, L=oof_labels, **oof)
+            np.savez(args.oof, run=run, L=oof_labels, **oof)
         if np.isfinite(oof_labels).all():
             print(f"L: reply labels of people never seen, rho {spearman(labels, oof_labels):.4f}")
         for name in chosen:
