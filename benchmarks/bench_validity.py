@@ -21,6 +21,8 @@ scores). The default bundle was trained on iEval: its iEval row is in-sample and
 honest iEval figure is the grouped 5-fold cross-validation recorded in ``bundle.json``, printed
 below the table with the leave-one-chatbot-out figure (how far its scale is off on a system it
 never saw). Speeds (turns/s, whole set, this process) are printed with the CPU's features.
+For the default int8, a second table gives its mean prediction at each (rounded) level people
+gave, the scale seen level by level rather than as one bias.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.reward import load_reward_model
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import default_bundle_dir, load_bundle, write_bundle_json
-from edge_eval.validation import compare_level
+from edge_eval.validation import compare_level, round_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_V2 = ROOT / "benchmarks" / "old_default_v2"
@@ -106,6 +108,11 @@ def figures(data: RatedSet, values: np.ndarray, *, scale: bool) -> dict[str, Any
         keep = np.isfinite(human) & np.isfinite(model)
         out["mae"] = level.mae
         out["bias"] = float(np.mean(model[keep]) - np.mean(human[keep]))
+        rounded = round_labels(human[keep])
+        out["by_level"] = {
+            int(k): [int(np.sum(rounded == k)), float(np.mean(model[keep][rounded == k]))]
+            for k in np.unique(rounded)
+        }
     return out
 
 
@@ -288,6 +295,18 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(cell)
         speed = f"{speeds[label]:.2f}" if label in speeds else "–"
         print(f"| {label} | {cells[0]} | {cells[1]} | {speed} |")
+    shipped = rows.get("default int8")
+    if shipped:
+        print(
+            "\nScale, default int8: its mean prediction (n) at each level people gave, rounded "
+            "half up; the iEval row is in-sample\n"
+        )
+        print("| set | " + " | ".join(f"people {k}" for k in range(1, 6)) + " |")
+        print("|---|" + "---:|" * 5)
+        for data in sets:
+            by = shipped[data.name]["by_level"]
+            cells = [f"{by[k][1]:.2f} ({by[k][0]})" if k in by else "–" for k in range(1, 6)]
+            print(f"| {data.name} | " + " | ".join(cells) + " |")
     cv = agreement.get("ieval")
     if cv:
         print(
