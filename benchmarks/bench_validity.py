@@ -45,7 +45,7 @@ from edge_eval.conversations import iter_conversations, turn_inputs
 from edge_eval.reward import load_reward_model
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import default_bundle_dir, load_bundle, write_bundle_json
-from edge_eval.validation import compare_level, round_labels
+from edge_eval.validation import compare_level, level_bins
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_V2 = ROOT / "benchmarks" / "old_default_v2"
@@ -108,11 +108,8 @@ def figures(data: RatedSet, values: np.ndarray, *, scale: bool) -> dict[str, Any
         keep = np.isfinite(human) & np.isfinite(model)
         out["mae"] = level.mae
         out["bias"] = float(np.mean(model[keep]) - np.mean(human[keep]))
-        rounded = round_labels(human[keep])
-        out["by_level"] = {
-            int(k): [int(np.sum(rounded == k)), float(np.mean(model[keep][rounded == k]))]
-            for k in np.unique(rounded)
-        }
+        bins = level_bins(human, model, min_count=1)  # shared data: every level on its own
+        out["by_level"] = {b.low: [b.n, b.mean_predicted] for b in bins}
     return out
 
 

@@ -14,6 +14,7 @@ from edge_eval.validation import (
     bootstrap_ci,
     compare_level,
     conversation_pairs,
+    level_bins,
     macro_f1,
     mean_absolute_error,
     rank_average,
@@ -158,3 +159,34 @@ def test_undefined_rho_is_null_in_json() -> None:
     data = level.to_dict()
     assert data["spearman"] is None and data["spearman_ci"] == [None, None]
     assert data["accuracy"] == pytest.approx(2 / 12)  # the two 3s
+
+
+def test_level_bins_by_hand_merge_small_levels_upwards() -> None:
+    # people (rounded half up): 1.4 -> 1, 1.5 -> 2, 2.5 -> 3; the NaN pairs are dropped first
+    human = np.array([1, 1.4, 1, 1.5, 2, 2.5, 3, 3, 4, 5, np.nan, 2])
+    model = np.array([2.0, 2.2, 2.4, 3.0, 3.5, 2.0, 4.0, 3.0, 5.0, 4.0, 1.0, np.nan])
+    bins = level_bins(human, model, min_count=3)
+    # level 1: 3 pairs (a bin); 2: 2 pairs, so 2-3 together (2 + 3 = 5); 4 and 5 leave a
+    # remainder of 2 pairs under 3, which joins the last bin: 2-5 with 7
+    assert [(b.low, b.high, b.n) for b in bins] == [(1, 1, 3), (2, 5, 7)]
+    assert bins[0].mean_predicted == pytest.approx((2.0 + 2.2 + 2.4) / 3)
+    assert bins[1].mean_predicted == pytest.approx((3.0 + 3.5 + 2.0 + 4.0 + 3.0 + 5.0 + 4.0) / 7)
+    assert bins[0].to_dict() == {"levels": [1, 1], "n": 3, "mean_predicted": pytest.approx(2.2)}
+    one_each = level_bins(np.array([1.0, 2, 3, 4, 5]), np.array([1.0, 2, 3, 4, 5]), min_count=1)
+    assert [(b.low, b.n, b.mean_predicted) for b in one_each] == [(k, 1, k) for k in range(1, 6)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_level_bins_never_publish_a_small_group(seed: int) -> None:
+    """Every bin holds at least k pairs and the bins add up to the level: no bin is withheld,
+    so none can be recovered from the totals by difference."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(11, 60))
+    human = rng.choice([1, 2, 3, 4, 5], size=n, p=rng.dirichlet(np.ones(5) * 0.3))
+    model = rng.uniform(1, 5, size=n)
+    bins = level_bins(human.astype(float), model, min_count=11)
+    assert all(b.n >= 11 for b in bins)
+    assert sum(b.n for b in bins) == n
+    assert [b.low for b in bins] == sorted(b.low for b in bins)
+    weighted = sum(b.n * b.mean_predicted for b in bins) / n
+    assert weighted == pytest.approx(model.mean())

@@ -290,6 +290,58 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LevelBin:
+    """People's rounded levels ``low`` to ``high`` taken together: pairs and mean prediction."""
+
+    low: int
+    high: int
+    n: int
+    mean_predicted: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "levels": [self.low, self.high],
+            "n": self.n,
+            "mean_predicted": _finite_or_none(self.mean_predicted),
+        }
+
+
+def level_bins(human: np.ndarray, model: np.ndarray, *, min_count: int) -> tuple[LevelBin, ...]:
+    """The scale level by level: the mean prediction at each level people gave (rounded half
+    up), on finite pairs only.
+
+    Adjacent levels are merged, from the lowest up, until each bin holds at least ``min_count``
+    pairs (a remainder joins the last bin). No bin is withheld, so none can be recovered from
+    the level's totals by difference, and the bins' counts add up to the level's ``n``.
+    """
+    keep = np.isfinite(human) & np.isfinite(model)
+    rounded, m = round_labels(human[keep]), model[keep]
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for value in np.unique(rounded).tolist():
+        current.append(int(value))
+        if int(np.isin(rounded, current).sum()) >= min_count:
+            groups.append(current)
+            current = []
+    if current and groups:
+        groups[-1] += current
+    elif current:
+        groups.append(current)
+    bins = []
+    for group in groups:
+        inside = np.isin(rounded, group)
+        bins.append(
+            LevelBin(
+                low=group[0],
+                high=group[-1],
+                n=int(inside.sum()),
+                mean_predicted=float(m[inside].mean()),
+            )
+        )
+    return tuple(bins)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LevelPanel:
     """What the validity panel adds to a level: calibration and the trivial baselines.
 
@@ -299,6 +351,7 @@ class LevelPanel:
         mean_human: mean human rating.
         mean_predicted: mean model score.
         baselines: :data:`BASELINES` on the same labels, in that order.
+        by_level: the mean prediction at each level people gave (:func:`level_bins`).
     """
 
     n: int
@@ -306,6 +359,7 @@ class LevelPanel:
     mean_human: float
     mean_predicted: float
     baselines: tuple[Baseline, ...] = ()
+    by_level: tuple[LevelBin, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,6 +368,7 @@ class LevelPanel:
             "mean_human": _finite_or_none(self.mean_human),
             "mean_predicted": _finite_or_none(self.mean_predicted),
             "baselines": {b.name: b.to_dict() for b in self.baselines},
+            "by_level": [b.to_dict() for b in self.by_level],
         }
 
 
@@ -363,6 +418,7 @@ def panel_level(
         mean_human=float(h.mean()),
         mean_predicted=float(m.mean()),
         baselines=tuple(baselines),
+        by_level=level_bins(h, m, min_count=min_count),
     )
 
 

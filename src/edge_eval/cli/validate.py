@@ -244,6 +244,13 @@ def _panel_lines(panel: LevelPanel, rho: float) -> list[str]:
             f"{'':<21}{label:<36}{_with_ci(baseline.spearman, baseline.spearman_ci):<23}"
             f"scorer - baseline {_signed(above)}"
         )
+    if panel.by_level:
+        cells = [
+            f"{b.low if b.low == b.high else f'{b.low}-{b.high}'}: "
+            f"{_fmt(b.mean_predicted, 2)} (n {b.n})"
+            for b in panel.by_level
+        ]
+        lines.append(f"{'':<21}mean predicted by people's level: " + ", ".join(cells))
     return lines
 
 
