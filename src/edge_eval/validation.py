@@ -312,7 +312,9 @@ def level_bins(human: np.ndarray, model: np.ndarray, *, min_count: int) -> tuple
 
     Adjacent levels are merged, from the lowest up, until each bin holds at least ``min_count``
     pairs (a remainder joins the last bin). No bin is withheld, so none can be recovered from
-    the level's totals by difference, and the bins' counts add up to the level's ``n``.
+    the level's totals by difference, and the bins' counts add up to the level's ``n``. The
+    bins tile the whole scale (the first starts at its lowest level, the last ends at its
+    highest), so a bin's range does not tell which rare levels occur in it.
     """
     keep = np.isfinite(human) & np.isfinite(model)
     rounded, m = round_labels(human[keep]), model[keep]
@@ -328,12 +330,12 @@ def level_bins(human: np.ndarray, model: np.ndarray, *, min_count: int) -> tuple
     elif current:
         groups.append(current)
     bins = []
-    for group in groups:
+    for i, group in enumerate(groups):
         inside = np.isin(rounded, group)
         bins.append(
             LevelBin(
-                low=group[0],
-                high=group[-1],
+                low=SCALE[0] if i == 0 else groups[i - 1][-1] + 1,
+                high=SCALE[1] if i == len(groups) - 1 else group[-1],
                 n=int(inside.sum()),
                 mean_predicted=float(m[inside].mean()),
             )

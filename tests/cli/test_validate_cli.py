@@ -189,7 +189,7 @@ def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: lis
         low, high = question["spearman_ci"]
         assert low <= question["spearman"] <= high
         assert panel["by_level"] == [
-            {"levels": [1, 4], "n": 12, "mean_predicted": pytest.approx(1.5 + 0.25 * 5.5)}
+            {"levels": [1, 5], "n": 12, "mean_predicted": pytest.approx(1.5 + 0.25 * 5.5)}
         ]
 
     code, out, err = run_cli("validate", str(src), "--n-boot", "200")
@@ -202,8 +202,9 @@ def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: lis
     assert rows[4].endswith("scorer - baseline +2.000")
     assert rows[5].startswith(" " * 21 + "baseline: contains '?'")
     assert rows[5].endswith(f"scorer - baseline {1 - 108 / math.sqrt(143 * 108):+.3f}")
-    # labels round to 1 (x2), 2 (x4), 3 (x4), 4 (x2): only all four together reach k = 11
-    assert rows[6] == " " * 21 + "mean predicted by people's level: 1-4: 2.88 (n 12)"
+    # labels round to 1 (x2), 2 (x4), 3 (x4), 4 (x2): only all four together reach k = 11,
+    # and the one bin spans the whole scale
+    assert rows[6] == " " * 21 + "mean predicted by people's level: 1-5: 2.88 (n 12)"
     assert rows[7].startswith("conversation     12  ")
     assert PLANT not in out + err and str(src) not in out + err
 
