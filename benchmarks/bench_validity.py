@@ -108,8 +108,8 @@ def figures(data: RatedSet, values: np.ndarray, *, scale: bool) -> dict[str, Any
         keep = np.isfinite(human) & np.isfinite(model)
         out["mae"] = level.mae
         out["bias"] = float(np.mean(model[keep]) - np.mean(human[keep]))
-        bins = level_bins(human, model, min_count=1)  # shared data: every level on its own
-        out["by_level"] = {b.low: [b.n, b.mean_predicted] for b in bins}
+        # shared data: every level that occurs is a bin of its own (validate's bins, k = 1)
+        out["by_level"] = [b.to_dict() for b in level_bins(human, model, min_count=1)]
     return out
 
 
@@ -301,8 +301,16 @@ def main(argv: list[str] | None = None) -> int:
         print("| set | " + " | ".join(f"people {k}" for k in range(1, 6)) + " |")
         print("|---|" + "---:|" * 5)
         for data in sets:
-            by = shipped[data.name]["by_level"]
-            cells = [f"{by[k][1]:.2f} ({by[k][0]})" if k in by else "–" for k in range(1, 6)]
+            cells = []
+            for k in range(1, 6):  # the bin holding level k; a level nobody gave joins the next
+                b = next(
+                    b
+                    for b in shipped[data.name]["by_level"]
+                    if b["levels"][0] <= k <= b["levels"][1]
+                )
+                low, high = b["levels"]
+                span = "" if low == high else f", levels {low}-{high}"
+                cells.append(f"{b['mean_predicted']:.2f} ({b['n']}{span})")
             print(f"| {data.name} | " + " | ".join(cells) + " |")
     cv = agreement.get("ieval")
     if cv:
