@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_behaviours import GRADED, IEVAL, reply_labels
+from bench_context import derangement, graded_turns
 from bench_layers import COLD, CONTEXT, WARM
 
 from edge_eval.reward.base import TurnInput
@@ -102,6 +103,7 @@ class Features:
     synth: np.ndarray
     graded: np.ndarray
     probe: np.ndarray
+    context: tuple[np.ndarray, np.ndarray]
 
 
 def main() -> None:
@@ -122,6 +124,14 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2, help="top layers trained (v8: 2)")
     parser.add_argument("--folds", default="0,1,2,3,4", help="A's folds to run")
     parser.add_argument("--oof", type=Path, help="A's out-of-fold predictions, kept across runs")
+    parser.add_argument(
+        "--pair-weight",
+        type=float,
+        default=0.0,
+        help="context pairs: weight of the hinge that scores a reply above itself after another "
+        "person's context (replies labelled 3.5 or more; 0: none, v8)",
+    )
+    parser.add_argument("--pair-margin", type=float, default=0.5)
     args = parser.parse_args()
     if args.oof is not None and args.oof.suffix != ".npz":
         parser.error("--oof needs a file name ending in .npz")
@@ -135,11 +145,33 @@ def main() -> None:
         TurnInput(context=CONTEXT * (1 + i % 3), response=(WARM if i % 2 else COLD) + " ok" * i)
         for i in range(11)
     ]
+    # Context pairs: every iEval reply after the same turn of another person's conversation
+    # (bench_context's derangement, seed 0); the graded replies after another message's context
+    # (bench_context's own check), for the context drop S of each trained model.
+    conv_rows: dict[int, list[int]] = {}
+    for row, c in enumerate(rated.conversation_of_turn):
+        conv_rows.setdefault(int(c), []).append(row)
+    donor = derangement(len(rated.ratings), np.random.default_rng(0), rated.groups)
+    donor_of_turn = np.zeros(len(rated.turns), dtype=np.int64)
+    swapped_ieval = []
+    for c, rows in conv_rows.items():
+        theirs = conv_rows[int(donor[c])]
+        for k, row in enumerate(rows):
+            donor_of_turn[row] = donor[c]
+            context = rated.turns[theirs[min(k, len(theirs) - 1)]].context
+            swapped_ieval.append(TurnInput(context=context, response=rated.turns[row].response))
+    g_own, g_swapped, g_levels = graded_turns(np.random.default_rng(0))
     began = time.time()
-    turns = frozen_states([*rated.turns, *synth.turns, *graded.turns, *probes], args.layers)
+    turns = frozen_states(
+        [*rated.turns, *synth.turns, *graded.turns, *probes, *swapped_ieval, *g_own, *g_swapped],
+        args.layers,
+    )
     print(f"# frozen layers run in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
-    sizes = np.cumsum([0, len(rated.turns), len(synth.turns), len(graded.turns), len(probes)])
-    ieval, synth_i, graded_i, probe_i = (
+    sizes = np.cumsum(
+        [0, len(rated.turns), len(synth.turns), len(graded.turns), len(probes)]
+        + [len(swapped_ieval), len(g_own), len(g_swapped)]
+    )
+    ieval, synth_i, graded_i, probe_i, swapped_i, g_own_i, g_swapped_i = (
         np.arange(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
     )
     labels = reply_labels(rated).level
@@ -150,20 +182,33 @@ def main() -> None:
     messages = context_groups(graded.turns)
     writers = np.asarray([c.id.split("-")[1] for c in graded.conversations])
     mask = np.ones(2 * HIDDEN + 1, dtype=bool)
-    settings = LabelDistillConfig(layers=args.layers, epochs=args.epochs, lr=args.lr, l2=args.l2)
+    settings = LabelDistillConfig(
+        layers=args.layers,
+        epochs=args.epochs,
+        lr=args.lr,
+        l2=args.l2,
+        pair_weight=args.pair_weight,
+        pair_margin=args.pair_margin,
+    )
+    specific = g_levels >= 4
 
     def trained(index: np.ndarray) -> Features:
         """The top layers distilled on the labels of iEval turns ``index``; every turn's
         features."""
         targets = labels[index]
+        seen = np.zeros(len(rated.ratings), dtype=bool)
+        seen[conv[index]] = True
+        own = index[(labels[index] >= 3.5) & seen[donor_of_turn[index]]]
+        pairs = (own, swapped_i[own])
         if args.graded_layers:
             index, targets = np.r_[index, graded_i], np.r_[targets, graded.labels]
-        layers = turns.distil(index, targets, settings)
+        layers = turns.distil(index, targets, settings, pairs)
         feats = turns.features(layers)
         print(f"# trained in {time.time() - began:.0f} s", file=sys.stderr, flush=True)
         return Features(
             conv=rated.conversation_mean(feats[ieval]),
             turn=feats[ieval],
+            context=(feats[g_own_i], feats[g_swapped_i]),
             synth=feats[synth_i],
             graded=feats[graded_i],
             probe=feats[probe_i],
@@ -193,11 +238,17 @@ def main() -> None:
         f"heads {args.head}; {args.layers} layers trained; epochs {args.epochs}, lr {args.lr:g}, "
         f"L2 to pretrained {args.l2:g}"
         + ("; graded replies distilled into the layers too" if args.graded_layers else "")
+        + (
+            f"; context pairs {args.pair_weight:g} (margin {args.pair_margin:g})"
+            if args.pair_weight
+            else ""
+        )  # fmt: skip
     )
     if "A" in wanted:
         run = np.asarray(
             f"layers {args.layers}, epochs {args.epochs}, lr {args.lr:g}, l2 {args.l2:g}, "
             f"graded layers {args.graded_layers}"
+            + (f", pairs {args.pair_weight:g}/{args.pair_margin:g}" if args.pair_weight else "")
         )
         kept = dict(np.load(args.oof)) if args.oof is not None and args.oof.exists() else {}
         held = str(kept.pop("run", ""))
@@ -217,8 +268,11 @@ def main() -> None:
             oof_labels[turn_fold == k] = feats.turn[turn_fold == k] @ coef + bias
             line = f"fold {k}: L {spearman(labels[turn_fold == k], oof_labels[turn_fold == k]):.4f}"
             for name, fit_of in chosen.items():
-                oof[name][folds == k] = fit_of(feats, folds != k).predict(feats.conv[folds == k])
+                fit = fit_of(feats, folds != k)
+                oof[name][folds == k] = fit.predict(feats.conv[folds == k])
                 line += f", A ({name} head) {spearman(y[folds == k], oof[name][folds == k]):.4f}"
+                drop = fit.predict(feats.context[0]) - fit.predict(feats.context[1])
+                line += f", S ({name} head) {drop[specific].mean():+.3f} ({drop.mean():+.3f} all)"
             print(line, flush=True)
         if args.oof is not None:
             np.savez(args.oof, run=run, L=oof_labels, **oof)

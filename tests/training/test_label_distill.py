@@ -24,6 +24,7 @@ from edge_eval.errors import ConfigError, InputError  # noqa: E402
 from edge_eval.reward.base import TurnInput  # noqa: E402
 from edge_eval.reward.bundle import InputTemplate  # noqa: E402
 from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
+from edge_eval.training.head import fit_weighted_ridge  # noqa: E402
 from edge_eval.training.human import rated_conversations  # noqa: E402
 from edge_eval.training.labels import FrozenStates, LabelDistillConfig, reply_levels  # noqa: E402
 from edge_eval.training.train import make_graph, torch_features  # noqa: E402
@@ -95,6 +96,39 @@ def test_the_l2_holds_the_layers_near_pretrained_and_zero_epochs_train_nothing(
         states.distil(np.arange(4), TARGETS, LabelDistillConfig(layers=2))
     with pytest.raises(ConfigError, match="finite target"):
         states.distil(np.arange(4), np.array([1.0, np.nan, 2.0, 3.0]), LabelDistillConfig(layers=1))
+
+
+def test_context_pairs_teach_a_reply_to_score_higher_after_its_own_message(
+    tiny: tuple[Any, TurnEncoder, list[TurnInput]],
+) -> None:
+    model, encoder, turns = tiny
+    # rows 4-7: the same replies after the next turn's message (a context that is not theirs)
+    swapped = [
+        TurnInput(context=turns[(i + 1) % 4].context, response=t.response)
+        for i, t in enumerate(turns)
+    ]
+    states = FrozenStates(model, encoder, [*turns, *swapped], pooled=(3,), trained=1)
+    pairs = (np.arange(4), np.arange(4, 8))
+    plain = LabelDistillConfig(layers=1, epochs=40, lr=1e-2, l2=0.0, batch_size=4)
+    paired = LabelDistillConfig(
+        layers=1, epochs=40, lr=1e-2, l2=0.0, batch_size=4, pair_weight=5.0, pair_margin=1.0
+    )
+    without = states.features(states.distil(np.arange(4), TARGETS, plain))
+    np.testing.assert_array_equal(  # weight 0: pairs change nothing (v8's training exactly)
+        states.features(states.distil(np.arange(4), TARGETS, plain, pairs)), without
+    )
+    with_pairs = states.features(states.distil(np.arange(4), TARGETS, paired, pairs))
+
+    def lift(x: np.ndarray) -> float:
+        """Mean own - swapped score of a ridge fitted to the targets on the own rows."""
+        coef, bias = fit_weighted_ridge(x[:4], TARGETS, 1e-4, np.ones(4))
+        return float(np.mean((x[:4] - x[4:]) @ coef))
+
+    assert lift(with_pairs) > lift(without) + 0.3
+    with pytest.raises(ConfigError, match="as many swapped rows"):
+        states.distil(np.arange(4), TARGETS, paired, (np.arange(4), np.arange(4, 7)))
+    with pytest.raises(ConfigError, match="pair_weight"):
+        LabelDistillConfig(pair_weight=-1.0)
 
 
 def _rated(tmp_path: Path, n: int = 8) -> Any:

@@ -66,6 +66,12 @@ class LabelDistillConfig:
         head_alpha: ridge strength of the head's starting point (and its L2 while training).
         batch_size: replies per step.
         seed: seed of the shuffles and of torch.
+        pair_weight: weight of the context-pair hinge (0: none). With pairs given to
+            :meth:`FrozenStates.distil` (a reply after its own context, the same reply after
+            another conversation's), each step adds ``pair_weight`` times the mean of
+            ``max(0, pair_margin - (score(own) - score(swapped)))`` over half a batch of pairs.
+        pair_margin: how much higher, on the targets' scale, a reply should score after its own
+            context than after another one.
     """
 
     layers: int = 2
@@ -75,6 +81,8 @@ class LabelDistillConfig:
     head_alpha: float = 1e-4
     batch_size: int = 32
     seed: int = 0
+    pair_weight: float = 0.0
+    pair_margin: float = 0.5
 
     def __post_init__(self) -> None:
         if self.layers < 1:
@@ -83,6 +91,8 @@ class LabelDistillConfig:
             raise ConfigError("distillation needs epochs >= 0 and a batch size >= 1")
         if self.lr <= 0 or self.l2 < 0 or self.head_alpha <= 0:
             raise ConfigError("distillation needs lr > 0, l2 >= 0 and head_alpha > 0")
+        if self.pair_weight < 0 or self.pair_margin < 0:
+            raise ConfigError("distillation needs pair_weight >= 0 and pair_margin >= 0")
 
 
 def reply_levels(path: Path, rated: RatedConversations) -> np.ndarray:
@@ -242,9 +252,17 @@ class FrozenStates:
         return out
 
     def distil(
-        self, index: np.ndarray, targets: np.ndarray, config: LabelDistillConfig
+        self,
+        index: np.ndarray,
+        targets: np.ndarray,
+        config: LabelDistillConfig,
+        pairs: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[Any]:
-        """Copies of the top layers trained to predict ``targets`` of the turns ``index``."""
+        """Copies of the top layers trained to predict ``targets`` of the turns ``index``.
+
+        ``pairs``: rows of the same reply after its own context and after another one; with
+        ``config.pair_weight`` > 0 the layers also learn to score the first above the second.
+        """
         torch = _import_torch()
         if config.layers != len(self.top):
             raise ConfigError("the distillation's layer count differs from the cached split")
@@ -272,12 +290,25 @@ class FrozenStates:
         optimiser = torch.optim.Adam([*params, *head.parameters()], lr=config.lr)
         rng = np.random.default_rng(config.seed)
         target = torch.from_numpy(targets)
+        own, swapped = (np.zeros(0, int), np.zeros(0, int)) if pairs is None else pairs
+        if len(own) != len(swapped):
+            raise ConfigError("context pairs need as many swapped rows as own ones")
+        use_pairs = config.pair_weight > 0 and len(own) > 0
+        pair_rows = rng.permutation(len(own)) if use_pairs else own
+        half = max(1, config.batch_size // 2)
+        step = 0
         for _ in range(config.epochs):
             order = rng.permutation(len(index))
             for b in range(0, len(order), config.batch_size):
                 rows = order[b : b + config.batch_size]
                 predicted = head(self._run(layers, index[rows])).squeeze(-1)
                 loss = ((predicted - target[rows]) ** 2).mean()
+                if use_pairs:
+                    take = pair_rows[np.arange(step * half, (step + 1) * half) % len(own)]
+                    both = head(self._run(layers, np.r_[own[take], swapped[take]])).squeeze(-1)
+                    lift = both[: len(take)] - both[len(take) :]
+                    loss = loss + config.pair_weight * torch.relu(config.pair_margin - lift).mean()
+                    step += 1
                 loss = loss + config.l2 * sum(
                     ((p - q) ** 2).sum() for p, q in zip(params, start, strict=True)
                 )
