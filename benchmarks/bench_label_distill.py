@@ -1,7 +1,7 @@
 """Distilling the reply labels into the encoder: the v8 candidate's criteria, reproducible.
 
     PYTHONPATH=src python benchmarks/bench_label_distill.py [--criteria A,C,BD] [--epochs 3]
-        [--head ratings,rubric] [--layers 2] [--folds 0,1,2,3,4 --oof FILE]
+        [--head ratings,rubric] [--layers 2] [--folds 0,1,2,3,4 --oof FILE] [--pair-weight 0]
 
 MiniLM's layers 1-2 stay frozen (their output is computed once per turn); layers 3 and 4 and a
 turn head are trained on ``datasets/ieval-reply-labels`` (the mean label of each iEval reply; MSE,
@@ -37,6 +37,13 @@ trained features of the training people's replies, i.e. how well the layers lear
 people they never saw. ``--folds`` runs some of A's five folds only; ``--oof FILE`` keeps their
 out-of-fold predictions so later runs can add the other folds, and the pooled A and L print once
 all five are in the file.
+
+``--pair-weight W [--pair-margin M]`` adds context pairs (v13b/v13c): every training reply labelled
+3.5 or more is also placed after the same turn of another training person's conversation
+(``bench_context``'s derangement, seed 0), and the distillation asks it to score at least M higher
+after its own (``LabelDistillConfig.pair_weight``). With A, each fold also prints S: the context
+drop of the fold's model (layers and ratings head) on the graded replies at levels 4-5, each after
+its own message and after another one (``bench_context``'s check), and over all levels.
 
 ``--epochs 0`` trains nothing and must give v5's own figures (A 0.532, C 0.230, B 0.567, D +1.03):
 the harness check. The rule it serves (``docs/selection-v5.md``, "v8") and the figures measured are
