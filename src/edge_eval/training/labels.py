@@ -294,7 +294,7 @@ class FrozenStates:
         if len(own) != len(swapped):
             raise ConfigError("context pairs need as many swapped rows as own ones")
         use_pairs = config.pair_weight > 0 and len(own) > 0
-        pair_rows = rng.permutation(len(own)) if use_pairs else own
+        pair_rows = rng.permutation(len(own)) if use_pairs else np.zeros(0, dtype=np.int64)
         half = max(1, config.batch_size // 2)
         step = 0
         for _ in range(config.epochs):
