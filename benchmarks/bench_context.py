@@ -35,6 +35,7 @@ from edge_eval.machine import cpu_summary
 from edge_eval.reward.base import TurnInput
 from edge_eval.reward.bundle import default_bundle_dir, load_bundle
 from edge_eval.reward.onnx_scorer import OnnxRewardModel
+from edge_eval.training.labels import derangement
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADED = ROOT / "datasets" / "empathy-behaviours" / "behaviours.jsonl"
@@ -51,23 +52,6 @@ REPLIES = (
     "Sure. Send it over and I'll cut it down.",
     "Ok. Anyway, what do you want to do this weekend?",
 )
-
-
-def derangement(n: int, rng: np.random.Generator, groups: np.ndarray | None = None) -> np.ndarray:
-    """A donor for every item, never itself nor (with ``groups``) an item of its own group.
-
-    Groups are laid out one after another in a seeded order, items shuffled within them, and each
-    item's donor is the one a largest group's length further along (wrapping round).
-    """
-    groups = np.arange(n) if groups is None else np.asarray(groups)
-    names = rng.permutation(np.unique(groups))
-    layout = np.concatenate([rng.permutation(np.flatnonzero(groups == g)) for g in names])
-    step = int(np.bincount(np.unique(groups, return_inverse=True)[1]).max())
-    if step * 2 > n:
-        raise ValueError("a group holds more than half of the items")
-    donor = np.empty(n, dtype=np.int64)
-    donor[layout] = layout[(np.arange(n) + step) % n]
-    return donor
 
 
 def graded_turns(rng: np.random.Generator) -> tuple[list[TurnInput], list[TurnInput], np.ndarray]:

@@ -40,8 +40,8 @@ all five are in the file.
 
 ``--pair-weight W [--pair-margin M]`` adds context pairs (v13b/v13c): every training reply labelled
 3.5 or more is also placed after the same turn of another training person's conversation
-(``bench_context``'s derangement, seed 0), and the distillation asks it to score at least M higher
-after its own (``LabelDistillConfig.pair_weight``). With A, each fold also prints S: the context
+(``edge_eval.training.labels.swapped_contexts``, seed 0), and the distillation asks it to score
+at least M higher after its own (``LabelDistillConfig.pair_weight``). With A, each fold also prints S: the context
 drop of the fold's model (layers and ratings head) on the graded replies at levels 4-5, each after
 its own message and after another one (``bench_context``'s check), and over all levels.
 
@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_behaviours import GRADED, IEVAL, reply_labels
-from bench_context import derangement, graded_turns
+from bench_context import graded_turns
 from bench_layers import COLD, CONTEXT, WARM
 
 from edge_eval.reward.base import TurnInput
@@ -77,7 +77,12 @@ from edge_eval.training.build import (
 )
 from edge_eval.training.head import HeadFit, centre_within_groups, fit_weighted_ridge
 from edge_eval.training.human import grouped_folds, rated_conversations
-from edge_eval.training.labels import FrozenStates, LabelDistillConfig
+from edge_eval.training.labels import (
+    PAIR_LEVEL,
+    FrozenStates,
+    LabelDistillConfig,
+    swapped_contexts,
+)
 from edge_eval.training.train import cut_encoder, encoder_dir, labelled_turns
 from edge_eval.validation import spearman
 
@@ -153,20 +158,9 @@ def main() -> None:
         for i in range(11)
     ]
     # Context pairs: every iEval reply after the same turn of another person's conversation
-    # (bench_context's derangement, seed 0); the graded replies after another message's context
+    # (swapped_contexts, seed 0); the graded replies after another message's context
     # (bench_context's own check), for the context drop S of each trained model.
-    conv_rows: dict[int, list[int]] = {}
-    for row, c in enumerate(rated.conversation_of_turn):
-        conv_rows.setdefault(int(c), []).append(row)
-    donor = derangement(len(rated.ratings), np.random.default_rng(0), rated.groups)
-    donor_of_turn = np.zeros(len(rated.turns), dtype=np.int64)
-    swapped_ieval = []
-    for c, rows in conv_rows.items():
-        theirs = conv_rows[int(donor[c])]
-        for k, row in enumerate(rows):
-            donor_of_turn[row] = donor[c]
-            context = rated.turns[theirs[min(k, len(theirs) - 1)]].context
-            swapped_ieval.append(TurnInput(context=context, response=rated.turns[row].response))
+    swapped_ieval, donor_of_turn = swapped_contexts(rated, seed=0)
     g_own, g_swapped, g_levels = graded_turns(np.random.default_rng(0))
     began = time.time()
     turns = frozen_states(
@@ -205,7 +199,7 @@ def main() -> None:
         targets = labels[index]
         seen = np.zeros(len(rated.ratings), dtype=bool)
         seen[conv[index]] = True
-        own = index[(labels[index] >= 3.5) & seen[donor_of_turn[index]]]
+        own = index[(labels[index] >= PAIR_LEVEL) & seen[donor_of_turn[index]]]
         pairs = (own, swapped_i[own])
         if args.graded_layers:
             index, targets = np.r_[index, graded_i], np.r_[targets, graded.labels]

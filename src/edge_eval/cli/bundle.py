@@ -84,6 +84,21 @@ def bundle_group() -> None:
     "labels (off by default; the graded-replies figure is then in-sample for the encoder).",
 )
 @click.option(
+    "--pair-weight",
+    type=click.FloatRange(0.0),
+    default=None,
+    help="Context pairs in the layers' training: weight of the loss that scores a well-labelled "
+    "reply higher after its own conversation than after another person's (default: the "
+    "recipe's; 0: none).",
+)
+@click.option(
+    "--pair-margin",
+    type=click.FloatRange(0.0),
+    default=None,
+    help="How much higher, on the 1-5 scale, that reply should score after its own (default: "
+    "the recipe's).",
+)
+@click.option(
     "--behaviour-share",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=None,
@@ -140,6 +155,8 @@ def build_command(
     label_epochs: int | None,
     head_target: str | None,
     graded_layers: bool,
+    pair_weight: float | None,
+    pair_margin: float | None,
     behaviour_share: float | None,
     rater_share: float,
     measure: tuple[str, ...],
@@ -163,6 +180,10 @@ def build_command(
     config = replace(config, label_layers=layers, rubric_head=rubric, graded_layers=graded_layers)
     if label_epochs is not None:
         config = replace(config, label_epochs=label_epochs)
+    if pair_weight is not None:
+        config = replace(config, pair_weight=pair_weight)
+    if pair_margin is not None:
+        config = replace(config, pair_margin=pair_margin)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it
         config = BuildConfig(
             seed=seed,

@@ -54,10 +54,12 @@ from edge_eval.training.head import (
 )
 from edge_eval.training.human import RatedConversations, grouped_folds, rated_conversations
 from edge_eval.training.labels import (
+    PAIR_LEVEL,
     REPLY_LABELS_SOURCE,
     FrozenStates,
     LabelDistillConfig,
     reply_levels,
+    swapped_contexts,
 )
 from edge_eval.training.train import (
     LabelledTurns,
@@ -159,6 +161,11 @@ class BuildConfig:
             layers together with the reply labels, so the layers learn the rubric from more
             voices than the rated chatbots' (needs the reply labels and the graded replies; the
             graded-replies figure is then partly in-sample and bundle.json says so).
+        pair_weight, pair_margin: context pairs in that training
+            (:class:`edge_eval.training.labels.LabelDistillConfig`): every labelled reply of
+            level 3.5 or more is also placed after another person's conversation
+            (:func:`edge_eval.training.labels.swapped_contexts`), and the layers learn to score
+            it at least ``pair_margin`` higher after its own (0: none, as bundle v8 was built).
     """
 
     name: str = "minilm-l4-empathy-reply-labels"
@@ -183,6 +190,8 @@ class BuildConfig:
     label_l2: float = 1e-2
     rubric_head: bool = False
     graded_layers: bool = False
+    pair_weight: float = 0.0
+    pair_margin: float = 0.5
 
     def __post_init__(self) -> None:
         if self.ridge_alpha <= 0:
@@ -222,7 +231,9 @@ class BuildConfig:
                 "distilling the graded replies into the layers needs --label-layers above 0 "
                 "and the graded replies (a --behaviour-share above 0)"
             )
-        self.distillation()  # checks epochs, learning rate and L2
+        if self.pair_weight > 0 and self.label_layers == 0:
+            raise ConfigError("context pairs train the encoder's layers; they need --label-layers above 0")
+        self.distillation()  # checks epochs, learning rate, L2 and the pairs' settings
 
     def distillation(self) -> LabelDistillConfig:
         """The reply-label training's settings (:mod:`edge_eval.training.labels`)."""
@@ -233,6 +244,8 @@ class BuildConfig:
             l2=self.label_l2,
             batch_size=32,
             seed=self.seed,
+            pair_weight=self.pair_weight,
+            pair_margin=self.pair_margin,
         )
 
     @property
@@ -855,6 +868,11 @@ def _distil(
     """
     settings = config.distillation()
     turns = [*rated.turns, *train.turns, *(graded.turns if graded is not None else ())]
+    n_turns = len(turns)
+    donor_of_turn = np.zeros(0, dtype=np.int64)
+    if settings.pair_weight > 0:  # each reply also after another person's conversation
+        swapped, donor_of_turn = swapped_contexts(rated, seed=config.seed)
+        turns += swapped
     states = FrozenStates(
         encoder, turn_encoder, turns, pooled=config.layers, trained=settings.layers,
         batch_size=2 * config.batch_size,
@@ -871,10 +889,17 @@ def _distil(
         if config.graded_layers and graded is not None:  # not iEval: in every training
             rows = np.r_[rows, n_rated + n_train + np.arange(len(graded.labels))]
             targets = np.r_[targets, graded.labels]
-        return states.distil(rows, targets, settings)
+        pairs = None
+        if settings.pair_weight > 0:  # warm replies whose donor conversation this training sees
+            own = labelled if keep is None else labelled[keep[conv_of[labelled]]]
+            own = own[level[own] >= PAIR_LEVEL]
+            if keep is not None:
+                own = own[keep[donor_of_turn[own]]]
+            pairs = (own, n_turns + own)
+        return states.distil(rows, targets, settings, pairs)
 
     def scores(keep: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        f = states.features(trained(keep))
+        f = states.features(trained(keep), np.arange(n_turns))
         contrasts = None
         if graded is not None:
             contrasts = centre_within_groups(f[n_rated + n_train :], graded.labels, messages)
@@ -911,6 +936,13 @@ def _distil(
         "target": "mean level of each reply (1-5)",
         "figures": "each fold's and each unseen chatbot's layers trained without their labels",
     }
+    if settings.pair_weight > 0:  # only when used: v8 stays byte-identical
+        provenance["context_pairs"] = {
+            "weight": settings.pair_weight,
+            "margin": settings.pair_margin,
+            "replies": f"labelled {PAIR_LEVEL:g} or more, each also after another person's "
+            "conversation (same turn, seeded derangement)",
+        }
     if config.graded_layers and graded is not None:  # only when used: v8 stays byte-identical
         provenance["graded_replies"] = len(graded.labels)
         provenance["target"] = "mean level of each reply (1-5); each graded reply's level"

@@ -33,10 +33,13 @@ from edge_eval.training.human import RatedConversations
 from edge_eval.training.train import _import_torch, cached_hidden_states, response_log_lengths
 
 __all__ = [
+    "PAIR_LEVEL",
     "REPLY_LABELS_SOURCE",
     "FrozenStates",
     "LabelDistillConfig",
+    "derangement",
     "reply_levels",
+    "swapped_contexts",
 ]
 
 #: Provenance of the reply labels (bundle.json ``training.data``).
@@ -52,6 +55,11 @@ REPLY_LABELS_SOURCE: dict[str, str] = {
     "use": "mean level of each reply as the target of the encoder's top layers (distillation), "
     "before the head is fitted",
 }
+
+
+#: Context pairs are made of replies labelled this level or more (specific understanding, by the
+#: rubric): a reply that answers its message well should lose its score after another one.
+PAIR_LEVEL = 3.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +162,46 @@ def reply_levels(path: Path, rated: RatedConversations) -> np.ndarray:
             hint="Labels are matched by conversation id; give the labels of the --human file.",
         )
     return out
+
+
+def derangement(n: int, rng: np.random.Generator, groups: np.ndarray | None = None) -> np.ndarray:
+    """A donor for every item, never itself nor (with ``groups``) an item of its own group.
+
+    Groups are laid out one after another in a seeded order, items shuffled within them, and each
+    item's donor is the one a largest group's length further along (wrapping round).
+    """
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    names = rng.permutation(np.unique(groups))
+    layout = np.concatenate([rng.permutation(np.flatnonzero(groups == g)) for g in names])
+    step = int(np.bincount(np.unique(groups, return_inverse=True)[1]).max())
+    if step * 2 > n:
+        raise ConfigError("a group holds more than half of the items: no derangement avoids it")
+    donor = np.empty(n, dtype=np.int64)
+    donor[layout] = layout[(np.arange(n) + step) % n]
+    return donor
+
+
+def swapped_contexts(rated: RatedConversations, seed: int = 0) -> tuple[list[TurnInput], np.ndarray]:
+    """Every rated turn's reply placed after another person's conversation (context pairs).
+
+    Each conversation gets a donor conversation rated by another person (:func:`derangement`
+    over the people, seeded); turn k's reply follows the donor's turn k context (its last when
+    the donor is shorter). Returns the swapped turns, aligned with ``rated.turns``, and each
+    turn's donor conversation, so a training can keep only pairs whose donor it may see.
+    """
+    donor = derangement(len(rated.ratings), np.random.default_rng(seed), rated.groups)
+    rows: dict[int, list[int]] = {}
+    for row, c in enumerate(rated.conversation_of_turn):
+        rows.setdefault(int(c), []).append(row)
+    swapped: list[TurnInput | None] = [None] * len(rated.turns)
+    donor_of_turn = np.zeros(len(rated.turns), dtype=np.int64)
+    for c, mine in rows.items():
+        theirs = rows[int(donor[c])]
+        for k, row in enumerate(mine):
+            donor_of_turn[row] = donor[c]
+            context = rated.turns[theirs[min(k, len(theirs) - 1)]].context
+            swapped[row] = TurnInput(context=context, response=rated.turns[row].response)
+    return [t for t in swapped if t is not None], donor_of_turn
 
 
 class FrozenStates:
