@@ -41,9 +41,10 @@ all five are in the file.
 ``--pair-weight W [--pair-margin M]`` adds context pairs (v13b/v13c): every training reply labelled
 3.5 or more is also placed after the same turn of another training person's conversation
 (``edge_eval.training.labels.swapped_contexts``, seed 0), and the distillation asks it to score
-at least M higher after its own (``LabelDistillConfig.pair_weight``). With A, each fold also prints S: the context
-drop of the fold's model (layers and ratings head) on the graded replies at levels 4-5, each after
-its own message and after another one (``bench_context``'s check), and over all levels.
+at least M higher after its own (``LabelDistillConfig.pair_weight``). With A, each fold also
+prints S: the context drop of the fold's model (layers and ratings head) on the graded replies at
+levels 4-5, each after its own message and after another one (``bench_context``'s check), and
+over all levels.
 
 ``--epochs 0`` trains nothing and must give v5's own figures (A 0.532, C 0.230, B 0.567, D +1.03):
 the harness check. The rule it serves (``docs/selection-v5.md``, "v8") and the figures measured are

@@ -26,7 +26,14 @@ from edge_eval.reward.bundle import InputTemplate  # noqa: E402
 from edge_eval.reward.encoding import TurnEncoder  # noqa: E402
 from edge_eval.training.head import fit_weighted_ridge  # noqa: E402
 from edge_eval.training.human import rated_conversations  # noqa: E402
-from edge_eval.training.labels import FrozenStates, LabelDistillConfig, reply_levels  # noqa: E402
+from edge_eval.training.labels import (  # noqa: E402
+    PAIR_LEVEL,
+    FrozenStates,
+    LabelDistillConfig,
+    derangement,
+    reply_levels,
+    swapped_contexts,
+)
 from edge_eval.training.train import make_graph, torch_features  # noqa: E402
 
 from .test_pooled_layers import HIDDEN, TEMPLATE, TEXTS, _bert, _by_hand, _tokenizer  # noqa: E402
@@ -236,9 +243,12 @@ def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
     calls: list[np.ndarray] = []
     original = FrozenStates.distil
 
-    def recording(self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any) -> Any:
+    def recording(
+        self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any, pairs: Any = None
+    ) -> Any:
+        assert pairs is None  # v8's recipe: no context pairs
         calls.append(np.asarray(index).copy())
-        return original(self, index, targets, config)
+        return original(self, index, targets, config, pairs=pairs)
 
     monkeypatch.setattr(FrozenStates, "distil", recording)
     config = BuildConfig(contrast_share=0.0, label_epochs=1)
@@ -306,9 +316,11 @@ def test_graded_layers_distil_the_graded_replies_in_every_training(
     calls: list[tuple[np.ndarray, np.ndarray]] = []
     original = FrozenStates.distil
 
-    def recording(self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any) -> Any:
+    def recording(
+        self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any, pairs: Any = None
+    ) -> Any:
         calls.append((np.asarray(index).copy(), np.asarray(targets).copy()))
-        return original(self, index, targets, config)
+        return original(self, index, targets, config, pairs=pairs)
 
     monkeypatch.setattr(FrozenStates, "distil", recording)
     config = BuildConfig(label_epochs=1, graded_layers=True)
@@ -339,3 +351,96 @@ def test_graded_layers_need_trained_layers_and_the_graded_replies() -> None:
         BuildConfig(graded_layers=True, label_layers=0)
     with pytest.raises(ConfigError, match="graded replies"):
         BuildConfig(graded_layers=True, contrast_share=0.0)
+
+
+def test_derangement_never_keeps_an_item_nor_its_group_and_is_seeded() -> None:
+    groups = np.repeat(np.arange(7), [3, 1, 4, 2, 2, 3, 1])
+    donor = derangement(len(groups), np.random.default_rng(0), groups)
+    assert sorted(donor) == list(range(len(groups)))  # a permutation: every item donates once
+    assert (groups[donor] != groups).all()
+    assert np.array_equal(donor, derangement(len(groups), np.random.default_rng(0), groups))
+    assert (derangement(5, np.random.default_rng(1)) != np.arange(5)).all()
+    with pytest.raises(ConfigError, match="more than half"):
+        derangement(4, np.random.default_rng(0), np.array([0, 0, 0, 1]))
+
+
+def test_swapped_contexts_put_each_reply_after_another_persons_turn() -> None:
+    rated = rated_conversations(IEVAL)
+    swapped, donor_of_turn = swapped_contexts(rated, seed=0)
+    conv = rated.conversation_of_turn
+    assert len(swapped) == len(rated.turns) == len(donor_of_turn)
+    assert (rated.groups[donor_of_turn] != rated.groups[conv]).all()  # always another person
+    for row in range(0, len(rated.turns), 97):
+        assert swapped[row].response == rated.turns[row].response
+        theirs = np.flatnonzero(conv == donor_of_turn[row])
+        k = int(np.sum(conv[:row] == conv[row]))  # the turn's place in its own conversation
+        assert swapped[row].context == rated.turns[theirs[min(k, len(theirs) - 1)]].context
+        assert swapped[row].context != rated.turns[row].context
+    again, _ = swapped_contexts(rated, seed=0)
+    assert again == swapped and swapped_contexts(rated, seed=1)[0] != swapped
+
+
+@pytest.mark.slow
+def test_a_build_with_context_pairs_keeps_each_trainings_pairs_inside_what_it_may_see(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--pair-weight``: each of the ten trainings gets pairs of its own warm replies (labelled
+    PAIR_LEVEL or more; lowered here, as the slice holds one reply of 3.5) after a conversation
+    it may also see, never a test fold's or a held-out chatbot's; the swapped rows are those
+    replies after another person's turn; bundle.json records the pairs."""
+    from edge_eval.training import build
+    from edge_eval.training.build import BuildConfig, build_default_bundle
+    from edge_eval.training.human import grouped_folds
+
+    train, heldout, human = _build_slice(tmp_path)
+    rated = rated_conversations(human)
+    level = reply_levels(LABELS, rated)
+    swapped, donor_of_turn = swapped_contexts(rated, seed=0)
+    calls: list[tuple[np.ndarray, Any]] = []
+    original = FrozenStates.distil
+
+    def recording(
+        self: FrozenStates, index: np.ndarray, targets: np.ndarray, config: Any, pairs: Any = None
+    ) -> Any:
+        assert config.pair_weight == 2.0 and config.pair_margin == 0.75
+        calls.append((np.asarray(index).copy(), pairs))
+        n_turns = len(self) - len(swapped)
+        own, other = pairs
+        for row, far in zip(own[:5], other[:5], strict=True):  # the states hold the swapped turn
+            assert far == n_turns + row
+            (mine, my_reply), (theirs, their_reply) = self.states[row], self.states[far]
+            assert my_reply.sum() == their_reply.sum()  # the same reply's tokens ...
+            assert mine.shape != theirs.shape or not torch.equal(mine, theirs)  # ... elsewhere
+        return original(self, index, targets, config, pairs=pairs)
+
+    monkeypatch.setattr(FrozenStates, "distil", recording)
+    warm_level = 2.5
+    assert PAIR_LEVEL == 3.5 and build.PAIR_LEVEL == PAIR_LEVEL
+    monkeypatch.setattr(build, "PAIR_LEVEL", warm_level)
+    config = BuildConfig(contrast_share=0.0, label_epochs=1, pair_weight=2.0, pair_margin=0.75)
+    meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
+    conv, folds = rated.conversation_of_turn, grouped_folds(rated.groups, 5)
+    assert len(calls) == 10
+    keeps = [folds != k for k in range(5)]
+    keeps += [rated.systems != s for s in np.unique(rated.systems)]
+    keeps += [np.ones(len(rated.ratings), dtype=bool)]
+    for (rows, (own, _)), keep in zip(calls, keeps, strict=True):
+        assert set(own) <= set(rows)
+        assert (level[own] >= warm_level).all()
+        assert keep[conv[own]].all() and keep[donor_of_turn[own]].all()
+        warm = rows[(level[rows] >= warm_level) & keep[donor_of_turn[rows]]]
+        assert set(own) == set(warm)  # every warm reply whose donor it may see
+    assert len(calls[-1][1][0]) > 0 and all(len(own) > 0 for _, (own, _) in calls[:5])
+    pairs = meta["training"]["label_distillation"]["context_pairs"]
+    assert pairs["weight"] == 2.0 and pairs["margin"] == 0.75
+
+
+def test_context_pairs_need_trained_layers() -> None:
+    from edge_eval.training.build import BuildConfig
+
+    assert BuildConfig(pair_weight=3.0, pair_margin=1.0).distillation().pair_weight == 3.0
+    assert BuildConfig().distillation().pair_weight == 0.0  # the shipped recipe, v8: none
+    with pytest.raises(ConfigError, match="label-layers"):
+        BuildConfig(pair_weight=1.0, label_layers=0)
+    with pytest.raises(ConfigError, match="pair_weight >= 0"):
+        BuildConfig(pair_margin=-1.0)

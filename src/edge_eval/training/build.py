@@ -232,7 +232,9 @@ class BuildConfig:
                 "and the graded replies (a --behaviour-share above 0)"
             )
         if self.pair_weight > 0 and self.label_layers == 0:
-            raise ConfigError("context pairs train the encoder's layers; they need --label-layers above 0")
+            raise ConfigError(
+                "context pairs train the encoder's layers; they need --label-layers above 0"
+            )
         self.distillation()  # checks epochs, learning rate, L2 and the pairs' settings
 
     def distillation(self) -> LabelDistillConfig:
@@ -896,7 +898,7 @@ def _distil(
             if keep is not None:
                 own = own[keep[donor_of_turn[own]]]
             pairs = (own, n_turns + own)
-        return states.distil(rows, targets, settings, pairs)
+        return states.distil(rows, targets, settings, pairs=pairs)
 
     def scores(keep: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         f = states.features(trained(keep), np.arange(n_turns))

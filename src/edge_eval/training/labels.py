@@ -181,7 +181,9 @@ def derangement(n: int, rng: np.random.Generator, groups: np.ndarray | None = No
     return donor
 
 
-def swapped_contexts(rated: RatedConversations, seed: int = 0) -> tuple[list[TurnInput], np.ndarray]:
+def swapped_contexts(
+    rated: RatedConversations, seed: int = 0
+) -> tuple[list[TurnInput], np.ndarray]:
     """Every rated turn's reply placed after another person's conversation (context pairs).
 
     Each conversation gets a donor conversation rated by another person (:func:`derangement`
