@@ -152,6 +152,19 @@ def test_bundle_build_refuses_a_rubric_head_without_reply_labels(
         assert not (tmp_path / "b").exists()
 
 
+def test_bundle_build_refuses_context_pairs_without_trained_layers(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`--pair-weight` with `--label-layers 0` (or `--finetune-layers`): a clear error before any
+    work, nothing written."""
+    for extra in (("--label-layers", "0"), ("--finetune-layers", "1")):
+        code, _out, err = run_cli(
+            "bundle", "build", "--out", str(tmp_path / "b"), "--pair-weight", "3", *extra
+        )  # fmt: skip
+        assert code != 0 and "context pairs" in err and "Traceback" not in err
+        assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.slow
 def test_bundle_measure_writes_what_build_measure_writes(run_cli: RunCli, tmp_path: Path) -> None:
     """A bundle built blind and measured afterwards has the same bundle.json, byte for byte, as

@@ -197,6 +197,7 @@ def build_command(
             finetune_epochs=epochs,
             label_layers=0,
             rubric_head=head_target == "rubric",  # the rubric head needs labels: this errs
+            pair_weight=pair_weight or 0.0,  # so do context pairs
         )
     sets = _measure_sets(measure)
     meta = build_default_bundle(
