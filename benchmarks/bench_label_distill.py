@@ -89,7 +89,9 @@ from edge_eval.validation import spearman
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN = 384
-V5 = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, label_layers=0)
+V5 = BuildConfig(
+    ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, label_layers=0, pair_weight=0.0
+)
 RUBRIC = BuildConfig(ridge_alpha=2e-4, turn_share=0.1, contrast_share=0.07, rubric_head=True)
 
 

@@ -117,7 +117,7 @@ def test_a_build_that_compares_within_raters_needs_raters_with_two(tmp_path: Pat
     human = tmp_path / "rated.jsonl"  # every conversation its own rater: nothing to compare
     rows = [json.loads(line) for line in IEVAL.read_text("utf-8").splitlines()[:8]]
     human.write_text("".join(json.dumps({**r, "id": f"c{i}"}) + "\n" for i, r in enumerate(rows)))
-    config = BuildConfig(contrast_share=0.0, rater_share=0.3, label_layers=0)
+    config = BuildConfig(contrast_share=0.0, rater_share=0.3, label_layers=0, pair_weight=0.0)
     with pytest.raises(ConfigError, match="no rater has two"):
         build_default_bundle(
             DATA / "train.jsonl", DATA / "heldout.jsonl", human, tmp_path / "b", config

@@ -208,7 +208,7 @@ def test_build_config_checks_the_distillation_settings() -> None:
     from edge_eval.training.head import HeadFeatures
 
     assert BuildConfig().distillation() == LabelDistillConfig(layers=2, epochs=3, lr=1e-4, l2=1e-2)
-    assert BuildConfig(label_layers=0).label_layers == 0
+    assert BuildConfig(label_layers=0, pair_weight=0.0).label_layers == 0
     with pytest.raises(ConfigError, match="pooled states"):
         BuildConfig(features=HeadFeatures.RESPONSE_LENGTH, pooled_layers=())
     with pytest.raises(ConfigError, match="lr > 0"):
@@ -251,7 +251,7 @@ def test_the_build_trains_one_encoder_per_fold_and_chatbot_without_their_labels(
         return original(self, index, targets, config, pairs=pairs)
 
     monkeypatch.setattr(FrozenStates, "distil", recording)
-    config = BuildConfig(contrast_share=0.0, label_epochs=1)
+    config = BuildConfig(contrast_share=0.0, label_epochs=1, pair_weight=0.0)
     meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
     conv = rated.conversation_of_turn
     folds = grouped_folds(rated.groups, 5)
@@ -283,7 +283,7 @@ def test_a_rubric_head_build_ships_a_head_scaled_to_people(tmp_path: Path) -> No
     from edge_eval.training.build import BuildConfig, build_default_bundle
 
     train, heldout, human = _build_slice(tmp_path)
-    config = BuildConfig(contrast_share=0.0, label_epochs=1, rubric_head=True)
+    config = BuildConfig(contrast_share=0.0, label_epochs=1, rubric_head=True, pair_weight=0.0)
     meta = build_default_bundle(train, heldout, human, tmp_path / "b", config, labels_path=LABELS)
     training = meta["training"]
     assert training["rubric_head"] is True and "affine map" in training["head"]
@@ -323,7 +323,7 @@ def test_graded_layers_distil_the_graded_replies_in_every_training(
         return original(self, index, targets, config, pairs=pairs)
 
     monkeypatch.setattr(FrozenStates, "distil", recording)
-    config = BuildConfig(label_epochs=1, graded_layers=True)
+    config = BuildConfig(label_epochs=1, graded_layers=True, pair_weight=0.0)
     meta = build_default_bundle(
         train, heldout, human, tmp_path / "b", config, behaviours_path=behaviours,
         labels_path=LABELS,
@@ -439,7 +439,8 @@ def test_context_pairs_need_trained_layers() -> None:
     from edge_eval.training.build import BuildConfig
 
     assert BuildConfig(pair_weight=3.0, pair_margin=1.0).distillation().pair_weight == 3.0
-    assert BuildConfig().distillation().pair_weight == 0.0  # the shipped recipe, v8: none
+    assert BuildConfig().distillation().pair_weight == 3.0  # the shipped recipe, v13c
+    assert BuildConfig().distillation().pair_margin == 1.0
     with pytest.raises(ConfigError, match="label-layers"):
         BuildConfig(pair_weight=1.0, label_layers=0)
     with pytest.raises(ConfigError, match="pair_weight >= 0"):

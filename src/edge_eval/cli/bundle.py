@@ -89,14 +89,14 @@ def bundle_group() -> None:
     default=None,
     help="Context pairs in the layers' training: weight of the loss that scores a well-labelled "
     "reply higher after its own conversation than after another person's (default: the "
-    "recipe's; 0: none).",
+    "recipe's, 3, or 0 with --label-layers 0; 0: none).",
 )
 @click.option(
     "--pair-margin",
     type=click.FloatRange(0.0),
     default=None,
     help="How much higher, on the 1-5 scale, that reply should score after its own (default: "
-    "the recipe's).",
+    "the recipe's, 1).",
 )
 @click.option(
     "--behaviour-share",
@@ -177,11 +177,17 @@ def build_command(
         config = replace(config, contrast_share=behaviour_share)
     layers = config.label_layers if label_layers is None else label_layers
     rubric = config.rubric_head if head_target is None else head_target == "rubric"
-    config = replace(config, label_layers=layers, rubric_head=rubric, graded_layers=graded_layers)
+    if pair_weight is None and layers == 0:  # the recipe's pairs train layers: none to train
+        pair_weight = 0.0
+    config = replace(
+        config,
+        label_layers=layers,
+        rubric_head=rubric,
+        graded_layers=graded_layers,
+        pair_weight=config.pair_weight if pair_weight is None else pair_weight,
+    )
     if label_epochs is not None:
         config = replace(config, label_epochs=label_epochs)
-    if pair_weight is not None:
-        config = replace(config, pair_weight=pair_weight)
     if pair_margin is not None:
         config = replace(config, pair_margin=pair_margin)
     if finetune_layers > 0:  # fine-tuning trains the last layer: the v3 head on it

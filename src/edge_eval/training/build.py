@@ -165,7 +165,8 @@ class BuildConfig:
             (:class:`edge_eval.training.labels.LabelDistillConfig`): every labelled reply of
             level 3.5 or more is also placed after another person's conversation
             (:func:`edge_eval.training.labels.swapped_contexts`), and the layers learn to score
-            it at least ``pair_margin`` higher after its own (0: none, as bundle v8 was built).
+            it at least ``pair_margin`` higher after its own (3 and 1, as bundle v13c was built;
+            0: none, as v8 was; a frozen encoder, ``label_layers=0``, needs 0).
     """
 
     name: str = "minilm-l4-empathy-reply-labels"
@@ -190,8 +191,8 @@ class BuildConfig:
     label_l2: float = 1e-2
     rubric_head: bool = False
     graded_layers: bool = False
-    pair_weight: float = 0.0
-    pair_margin: float = 0.5
+    pair_weight: float = 3.0
+    pair_margin: float = 1.0
 
     def __post_init__(self) -> None:
         if self.ridge_alpha <= 0:
@@ -233,7 +234,8 @@ class BuildConfig:
             )
         if self.pair_weight > 0 and self.label_layers == 0:
             raise ConfigError(
-                "context pairs train the encoder's layers; they need --label-layers above 0"
+                "context pairs train the encoder's layers; they need --label-layers above 0",
+                hint="With a frozen encoder pass --pair-weight 0 (pair_weight=0.0).",
             )
         self.distillation()  # checks epochs, learning rate, L2 and the pairs' settings
 
