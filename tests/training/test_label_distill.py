@@ -207,7 +207,9 @@ def test_build_config_checks_the_distillation_settings() -> None:
     from edge_eval.training.build import BuildConfig
     from edge_eval.training.head import HeadFeatures
 
-    assert BuildConfig().distillation() == LabelDistillConfig(layers=2, epochs=3, lr=1e-4, l2=1e-2)
+    assert BuildConfig().distillation() == LabelDistillConfig(
+        layers=2, epochs=3, lr=1e-4, l2=1e-2, pair_weight=3.0, pair_margin=1.0
+    )
     assert BuildConfig(label_layers=0, pair_weight=0.0).label_layers == 0
     with pytest.raises(ConfigError, match="pooled states"):
         BuildConfig(features=HeadFeatures.RESPONSE_LENGTH, pooled_layers=())

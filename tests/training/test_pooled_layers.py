@@ -202,9 +202,10 @@ def test_feature_mask_and_build_config_for_pooled_layers() -> None:
     with pytest.raises(ConfigError):
         feature_mask(HeadFeatures.LAYERS_LENGTH, 4)
     assert BuildConfig().layers == (3, 4)
-    assert BuildConfig(
-        features=HeadFeatures.RESPONSE_LENGTH, label_layers=0, pair_weight=0.0
-    ).layers == ()
+    assert (
+        BuildConfig(features=HeadFeatures.RESPONSE_LENGTH, label_layers=0, pair_weight=0.0).layers
+        == ()
+    )
     with pytest.raises(ConfigError, match="last layer"):
         BuildConfig(finetune_layers=1)
     with pytest.raises(ConfigError, match="layer numbers"):
