@@ -17,6 +17,7 @@ from edge_eval.validation import (
     level_bins,
     macro_f1,
     mean_absolute_error,
+    partial_spearman,
     rank_average,
     round_labels,
     spearman,
@@ -54,6 +55,30 @@ def test_spearman_with_ties_and_constants() -> None:
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / math.sqrt(22.5))
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert math.isnan(spearman([2, 2, 2], [1, 2, 3]))
+
+
+def test_partial_spearman_by_hand_and_by_residuals() -> None:
+    # labels ranked 1..4, scores 2, 1, 4, 3, a baseline splitting them in two halves:
+    # rho(labels, scores) 0.6 overall, but within each half the scores order them backwards
+    labels, scores, halves = [1, 2, 3, 4], [2, 1, 4, 3], [0, 0, 1, 1]
+    assert spearman(labels, scores) == pytest.approx(0.6)
+    # rho with the halves: 4 / sqrt(5 * 4) on both sides -> (0.6 - 0.8) / (1 - 0.8) = -1
+    assert partial_spearman(labels, scores, halves) == pytest.approx(-1.0)
+    # the same figure as the correlation of the ranks' residuals after the baseline's ranks
+    rng = np.random.default_rng(5)
+    length = rng.integers(3, 60, size=200).astype(float)
+    human = np.clip(np.round(1 + length / 20 + rng.normal(0, 1, 200)), 1, 5)
+    model = human + 0.05 * length + rng.normal(0, 1.5, 200)
+    ranks = [rank_average(np.asarray(v, dtype=float)) for v in (human, model, length)]
+    design = np.c_[np.ones(200), ranks[2]]
+    residuals = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in ranks[:2]]
+    expected = np.corrcoef(*residuals)[0, 1]
+    assert partial_spearman(human, model, length) == pytest.approx(expected)
+    # undefined when the baseline already orders a side perfectly, or a side is constant
+    assert math.isnan(partial_spearman([1, 2, 3], [1, 3, 2], [5, 6, 7]))
+    assert math.isnan(partial_spearman([1, 2, 3], [2, 2, 2], [1, 3, 2]))
+    with pytest.raises(ValueError, match="control has 2 values for 3 pairs"):
+        partial_spearman([1, 2, 3], [1, 2, 3], [1, 2])
 
 
 def test_metrics_refuse_bad_input() -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "compare_level",
     "conversation_pairs",
     "panel_level",
+    "partial_spearman",
     "turn_baseline_features",
     "macro_f1",
     "mean_absolute_error",
@@ -152,6 +153,24 @@ def spearman(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.dot(ra, rb) / denominator)
 
 
+def partial_spearman(y_true: ArrayLike, y_pred: ArrayLike, control: ArrayLike) -> float:
+    """Spearman's rho of ``y_pred`` with ``y_true`` with ``control`` held fixed.
+
+    The partial correlation of the three average-rank vectors: how far the scores order the
+    labels beyond what ``control`` (e.g. response length) already orders. NaN when it is
+    undefined (a constant side, or ``control`` ranking either side perfectly).
+    """
+    a, b = _pair(y_true, y_pred)
+    c = np.asarray(control, dtype=np.float64).reshape(-1)
+    if c.shape != a.shape:
+        raise ValueError(f"control has {c.size} values for {a.size} pairs")
+    r_ab, r_ac, r_bc = spearman(a, b), spearman(a, c), spearman(b, c)
+    denominator = (1.0 - r_ac * r_ac) * (1.0 - r_bc * r_bc)
+    if not math.isfinite(r_ab + r_ac + r_bc) or denominator <= 1e-12:
+        return float("nan")
+    return float((r_ab - r_ac * r_bc) / math.sqrt(denominator))
+
+
 def bootstrap_ci(
     statistic: Callable[[np.ndarray, np.ndarray], float],
     y_true: ArrayLike,
@@ -166,16 +185,29 @@ def bootstrap_ci(
     Resamples where the statistic is undefined (NaN, e.g. a constant resample for Spearman)
     are left out; if none is defined the interval is ``(nan, nan)``.
     """
+    a, b = _pair(y_true, y_pred)
+    return _bootstrap(statistic, (a, b), n_boot=n_boot, seed=seed, level=level)
+
+
+def _bootstrap(
+    statistic: Callable[..., float],
+    arrays: tuple[np.ndarray, ...],
+    *,
+    n_boot: int,
+    seed: int,
+    level: float,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(*arrays)`` over resampled rows (equal-length arrays)."""
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
     if not 0.0 < level < 1.0:
         raise ValueError("level must lie in (0, 1)")
-    a, b = _pair(y_true, y_pred)
+    size = arrays[0].size
     rng = np.random.default_rng(seed)
     values = np.empty(n_boot, dtype=np.float64)
     for i in range(n_boot):
-        idx = rng.integers(0, a.size, size=a.size)
-        values[i] = statistic(a[idx], b[idx])
+        idx = rng.integers(0, size, size=size)
+        values[i] = statistic(*(x[idx] for x in arrays))
     values = values[np.isfinite(values)]
     if values.size == 0:
         return (float("nan"), float("nan"))
@@ -276,16 +308,23 @@ class Baseline:
         name: a key of :data:`BASELINES`.
         spearman: rho of the feature with the labels (NaN if either side is constant).
         spearman_ci: seeded percentile bootstrap interval of rho.
+        scorer_given: the scorer's rho with the labels with the feature held fixed
+            (:func:`partial_spearman`): what the scorer orders beyond the baseline.
+        scorer_given_ci: its seeded percentile bootstrap interval (the same resamples' seed).
     """
 
     name: str
     spearman: float
     spearman_ci: tuple[float, float]
+    scorer_given: float = float("nan")
+    scorer_given_ci: tuple[float, float] = (float("nan"), float("nan"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "spearman": _finite_or_none(self.spearman),
             "spearman_ci": [_finite_or_none(v) for v in self.spearman_ci],
+            "scorer_given_baseline": _finite_or_none(self.scorer_given),
+            "scorer_given_baseline_ci": [_finite_or_none(v) for v in self.scorer_given_ci],
         }
 
 
@@ -412,6 +451,10 @@ def panel_level(
                 name=name,
                 spearman=spearman(h, f),
                 spearman_ci=bootstrap_ci(spearman, h, f, n_boot=n_boot, seed=seed, level=level),
+                scorer_given=partial_spearman(h, m, f),
+                scorer_given_ci=_bootstrap(
+                    partial_spearman, (h, m, f), n_boot=n_boot, seed=seed, level=level
+                ),
             )
         )
     return LevelPanel(

@@ -87,8 +87,13 @@ def test_validate_json_exact(tmp_path: Path, run_cli: RunCli, echo_model: list) 
                 "mean_predicted": 3.0,
                 # every reply has 3 words and no '?': constant, so rho is undefined
                 "baselines": {
-                    "length_words": {"spearman": None, "spearman_ci": [None, None]},
-                    "question_mark": {"spearman": None, "spearman_ci": [None, None]},
+                    name: {
+                        "spearman": None,
+                        "spearman_ci": [None, None],
+                        "scorer_given_baseline": None,  # a constant baseline holds nothing
+                        "scorer_given_baseline_ci": [None, None],
+                    }
+                    for name in ("length_words", "question_mark")
                 },
                 # 12 pairs, no level with 11 on its own: one bin, levels 1 to 5
                 "by_level": [{"levels": [1, 5], "n": 12, "mean_predicted": 3.0}],
@@ -183,11 +188,17 @@ def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: lis
         length = panel["baselines"]["length_words"]
         assert length["spearman"] == pytest.approx(-1.0)  # shorter replies, higher labels
         assert length["spearman_ci"] == [-1.0, -1.0]
+        # length orders the labels perfectly: nothing is left to order with it held fixed
+        assert length["scorer_given_baseline"] is None
         # labels ranked 1..12 vs '?' ranks 3.5 (x6) and 9.5 (x6): cov 108, var 143 and 108
         question = panel["baselines"]["question_mark"]
         assert question["spearman"] == pytest.approx(108 / math.sqrt(143 * 108))
         low, high = question["spearman_ci"]
         assert low <= question["spearman"] <= high
+        # the scores rank exactly as the labels: (1 - r r) / (1 - r r) = 1 with '?' held fixed
+        assert question["scorer_given_baseline"] == pytest.approx(1.0)
+        low, high = question["scorer_given_baseline_ci"]
+        assert low == pytest.approx(1.0) and high == pytest.approx(1.0)
         assert panel["by_level"] == [
             {"levels": [1, 5], "n": 12, "mean_predicted": pytest.approx(1.5 + 0.25 * 5.5)}
         ]
@@ -199,9 +210,12 @@ def test_validate_panel_by_hand(tmp_path: Path, run_cli: RunCli, echo_model: lis
     assert rows[4].startswith(
         " " * 21 + "baseline: response length in words  -1.000 [-1.00, -1.00]"
     )
-    assert rows[4].endswith("scorer - baseline +2.000")
+    assert rows[4].endswith("scorer - baseline +2.000; scorer given it - [-, -]")
     assert rows[5].startswith(" " * 21 + "baseline: contains '?'")
-    assert rows[5].endswith(f"scorer - baseline {1 - 108 / math.sqrt(143 * 108):+.3f}")
+    assert rows[5].endswith(
+        f"scorer - baseline {1 - 108 / math.sqrt(143 * 108):+.3f}; "
+        "scorer given it 1.000 [1.00, 1.00]"
+    )
     # labels round to 1 (x2), 2 (x4), 3 (x4), 4 (x2): only all four together reach k = 11,
     # and the one bin spans the whole scale
     assert rows[6] == " " * 21 + "mean predicted by people's level: 1-5: 2.88 (n 12)"

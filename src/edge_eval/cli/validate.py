@@ -78,8 +78,10 @@ def validate_command(
     its turn labels): Spearman rho and MAE with seeded bootstrap 95% intervals, accuracy,
     macro-F1 and within-1 accuracy on rounded 1-5 labels, the mean bias (mean predicted - mean
     human), and beside them the trivial baselines on the same labels (response length in words;
-    contains '?'), each with its interval. A level with fewer than --min-count labelled items is
-    withheld (null). Files are numbered in the order given; their paths are never printed.
+    contains '?'), each with its interval and the scorer's rho with that baseline held fixed
+    (partial Spearman: what the scorer orders beyond it). A level with fewer than --min-count
+    labelled items is withheld (null). Files are numbered in the order given; their paths are
+    never printed.
     """
     from edge_eval.reward import load_reward_model
 
@@ -232,7 +234,8 @@ def render_validation(report: ValidationReport, *, seed: int) -> str:
 
 
 def _panel_lines(panel: LevelPanel, rho: float) -> list[str]:
-    """Bias, then each trivial baseline's rho and how far the scorer is above it."""
+    """Bias, then each trivial baseline's rho, how far the scorer is above it and the scorer's
+    rho with the baseline held fixed (what it orders beyond that baseline)."""
     lines = [
         f"{'':<21}bias {_signed(panel.bias)} (mean predicted {_fmt(panel.mean_predicted)}, "
         f"people {_fmt(panel.mean_human)})"
@@ -242,7 +245,9 @@ def _panel_lines(panel: LevelPanel, rho: float) -> list[str]:
         above = rho - baseline.spearman
         lines.append(
             f"{'':<21}{label:<36}{_with_ci(baseline.spearman, baseline.spearman_ci):<23}"
-            f"scorer - baseline {_signed(above)}"
+            f"scorer - baseline {_signed(above)}; scorer given it "
+            f"{_fmt(baseline.scorer_given)} [{_fmt(baseline.scorer_given_ci[0], 2)}, "
+            f"{_fmt(baseline.scorer_given_ci[1], 2)}]"
         )
     if panel.by_level:
         cells = [
